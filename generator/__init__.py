@@ -1,0 +1,1 @@
+"""fastapi-template: render and check FastAPI projects from the Copier template."""

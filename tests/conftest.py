@@ -1,0 +1,71 @@
+"""Fixtures shared by the template's tests: cached renders and the local services."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import copier
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = REPO_ROOT / "template"
+
+# Services mode: the generated suite creates (and drops) its own database on this server.
+POSTGRES_URL = os.environ.get(
+    "FASTAPI_TEMPLATE_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("FASTAPI_TEMPLATE_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+Render = Callable[..., Path]
+
+
+def render_project(destination: Path, data: Mapping[str, Any] | None = None) -> Path:
+    """Render the template as `copier copy --defaults` would, from the absolute repo path."""
+    answers = {"project_name": "Acme Orders", **(data or {})}
+    copier.run_copy(
+        str(REPO_ROOT), destination, data=answers, defaults=True, quiet=True, unsafe=False
+    )
+    return destination
+
+
+@pytest.fixture(scope="session")
+def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    """Render once per distinct set of answers and share the result across the session."""
+    rendered: dict[tuple[tuple[str, Any], ...], Path] = {}
+
+    def _render(**data: Any) -> Path:
+        key = tuple(sorted(data.items()))
+        if key not in rendered:
+            rendered[key] = render_project(tmp_path_factory.mktemp("project") / "p", data)
+        return rendered[key]
+
+    return _render
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    """Environment for a generated suite in services mode.
+
+    On CI the services are mandatory: an unreachable one fails the test instead of skipping it.
+    """
+    missing = [url for url in (POSTGRES_URL, REDIS_URL) if not _reachable(url)]
+    if missing:
+        message = f"services unreachable: {', '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {"TEST_DATABASE_URL": POSTGRES_URL, "TEST_REDIS_URL": REDIS_URL}
