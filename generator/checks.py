@@ -1,0 +1,317 @@
+"""Run a rendered project's own checks: sync, lint, types, migrations and tests.
+
+The engine is a list of small step objects run in order against one project directory. The first
+failing step stops the run; the remaining steps are reported as skipped. Every command runs as
+`uv run --no-sync <tool>` inside the project with an environment that drops the caller's virtual
+environment, so the project's own `.venv` is used even when this CLI itself runs under `uv run`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Inherited variables that would point the project at another environment or other services.
+DROPPED_ENV = (
+    "VIRTUAL_ENV",
+    "UV_PROJECT_ENVIRONMENT",
+    "ENVIRONMENT",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TEST_DATABASE_URL",
+    "TEST_REDIS_URL",
+)
+TAIL_LINES = 40
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    """Real services for the project's test suite (services mode)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+
+    def test_env(self) -> dict[str, str]:
+        return {"TEST_DATABASE_URL": self.database_url, "TEST_REDIS_URL": self.redis_url}
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a step needs to know about the run it belongs to."""
+
+    project: Path
+    scratch: Path
+    services: ServicesConfig | None = None
+
+    @property
+    def database_url(self) -> str:
+        """A throw-away SQLite database for the migration steps."""
+        return f"sqlite+aiosqlite:///{self.scratch / 'check.db'}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: Status
+    seconds: float = 0.0
+    command: str = ""
+    output: str = ""
+    returncode: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The last lines of the step's output."""
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+
+class Step(Protocol):
+    """One check. `run` never raises for a failing check: it returns a failed result."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, ctx: CheckContext) -> StepResult: ...
+
+
+EnvFactory = Callable[[CheckContext], Mapping[str, str]]
+
+
+def _no_env(ctx: CheckContext) -> Mapping[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class CommandStep:
+    """A command run inside the project; it passes when it exits with status 0."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: EnvFactory = _no_env
+    timeout: float = 1800.0
+
+    def run(self, ctx: CheckContext) -> StepResult:
+        command = shlex.join(self.argv)
+        started = time.monotonic()
+        returncode, output = run_command(
+            self.argv, cwd=ctx.project, env=project_env(self.env(ctx)), timeout=self.timeout
+        )
+        seconds = time.monotonic() - started
+        status = Status.PASSED if returncode == 0 else Status.FAILED
+        return StepResult(self.name, status, seconds, command, output, returncode)
+
+
+def tool(*argv: str) -> tuple[str, ...]:
+    """A tool from the project's own environment."""
+    return ("uv", "run", "--no-sync", *argv)
+
+
+def _migration_env(ctx: CheckContext) -> Mapping[str, str]:
+    return {"DATABASE_URL": ctx.database_url}
+
+
+def _pytest_env(ctx: CheckContext) -> Mapping[str, str]:
+    env = {"ENVIRONMENT": "test"}
+    if ctx.services is not None:
+        env.update(ctx.services.test_env())
+    return env
+
+
+def default_steps() -> list[Step]:
+    """The checks every rendered project must pass, in order."""
+    return [
+        CommandStep("uv sync", ("uv", "sync", "--all-groups")),
+        CommandStep("ruff check", tool("ruff", "check", ".")),
+        CommandStep("ruff format", tool("ruff", "format", "--check", ".")),
+        CommandStep("mypy", tool("mypy", ".")),
+        CommandStep("alembic upgrade", tool("alembic", "upgrade", "heads"), _migration_env),
+        CommandStep("alembic check", tool("alembic", "check"), _migration_env),
+        CommandStep("pytest", tool("pytest"), _pytest_env),
+    ]
+
+
+@dataclass(frozen=True)
+class ProjectReport:
+    project: Path
+    results: tuple[StepResult, ...]
+    mode: str = "embedded"
+
+    @property
+    def ok(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    @property
+    def failed(self) -> StepResult | None:
+        """The first failing step, if any."""
+        return next((r for r in self.results if r.status is Status.FAILED), None)
+
+    @property
+    def seconds(self) -> float:
+        return sum(result.seconds for result in self.results)
+
+    def result(self, name: str) -> StepResult | None:
+        return next((r for r in self.results if r.name == name), None)
+
+
+StepCallback = Callable[[str, StepResult | None], None]
+
+
+def check_project(
+    path: Path,
+    *,
+    services: ServicesConfig | None = None,
+    steps: Sequence[Step] | None = None,
+    on_step: StepCallback | None = None,
+) -> ProjectReport:
+    """Run the checks of the project in `path`; stop at the first failure.
+
+    `services=None` is embedded mode (SQLite, in-memory backends); a `ServicesConfig` runs the
+    project's tests against real PostgreSQL and Redis. `on_step(name, None)` is called when a step
+    starts and `on_step(name, result)` when it ends (also for skipped steps).
+    """
+    project = path.resolve()
+    chosen = default_steps() if steps is None else list(steps)
+    results: list[StepResult] = []
+    with tempfile.TemporaryDirectory(prefix="fastapi-template-check-") as scratch:
+        ctx = CheckContext(project=project, scratch=Path(scratch), services=services)
+        failed = False
+        for step in chosen:
+            if failed:
+                result = StepResult(step.name, Status.SKIPPED)
+            else:
+                if on_step is not None:
+                    on_step(step.name, None)
+                result = _run_step(step, ctx)
+                failed = not result.passed
+            results.append(result)
+            if on_step is not None:
+                on_step(step.name, result)
+    mode = "embedded" if services is None else "services"
+    return ProjectReport(project=project, results=tuple(results), mode=mode)
+
+
+def _run_step(step: Step, ctx: CheckContext) -> StepResult:
+    started = time.monotonic()
+    try:
+        return step.run(ctx)
+    except Exception as error:  # a broken step must not abort the whole report
+        seconds = time.monotonic() - started
+        message = f"{type(error).__name__}: {error}"
+        return StepResult(step.name, Status.FAILED, seconds, output=message)
+
+
+def skipped_results(steps: Iterable[Step]) -> tuple[StepResult, ...]:
+    return tuple(StepResult(step.name, Status.SKIPPED) for step in steps)
+
+
+def with_prefix(report: ProjectReport, *results: StepResult) -> ProjectReport:
+    """The report with extra results (such as a render step) before its own."""
+    return replace(report, results=(*results, *report.results))
+
+
+# Subprocesses -----------------------------------------------------------------------------------
+
+
+def project_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without its virtualenv and service settings, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if key not in DROPPED_ENV}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class _Registry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: set[subprocess.Popen[str]] = field(default_factory=set)
+
+
+_REGISTRY = _Registry()
+_POSIX = sys.platform != "win32"
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        if _POSIX:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            process.kill()
+    except (ProcessLookupError, PermissionError):  # pragma: no cover
+        pass
+
+
+def terminate_running() -> None:
+    """Kill every command still running (and its children), e.g. after Ctrl-C."""
+    with _REGISTRY.lock:
+        processes = list(_REGISTRY.running)
+    for process in processes:
+        _kill(process)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def run_command(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float | None = None
+) -> tuple[int, str]:
+    """Run a command in its own process group; return its status and combined output.
+
+    A missing executable gives status 127, a timeout kills the whole group and gives 124.
+    """
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=_POSIX,
+        )
+    except FileNotFoundError:
+        return 127, f"command not found: {argv[0]}"
+    with _REGISTRY.lock:
+        _REGISTRY.running.add(process)
+    try:
+        try:
+            output, _ = process.communicate(timeout=timeout)
+            returncode = process.returncode
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            output, _ = process.communicate()
+            output += f"\n[timed out after {timeout:.0f}s]"
+            returncode = 124
+    except BaseException:
+        _kill(process)
+        raise
+    finally:
+        with _REGISTRY.lock:
+            _REGISTRY.running.discard(process)
+    return returncode, _ANSI.sub("", output)

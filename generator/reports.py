@@ -1,0 +1,153 @@
+"""Summaries of check runs: rich tables, a markdown report and JUnit XML."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from generator.checks import ProjectReport, Status, StepResult
+
+STATUS_STYLE = {Status.PASSED: "green", Status.FAILED: "bold red", Status.SKIPPED: "dim"}
+# Characters XML 1.0 cannot carry, even escaped.
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _seconds(result: StepResult) -> str:
+    return "" if result.status is Status.SKIPPED else f"{result.seconds:.1f}"
+
+
+def _result_label(report: ProjectReport) -> str:
+    failed = report.failed
+    return "passed" if failed is None else f"failed ({failed.name})"
+
+
+def _step_names(reports: Mapping[str, ProjectReport]) -> list[str]:
+    names: dict[str, None] = {}
+    for report in reports.values():
+        names.update(dict.fromkeys(result.name for result in report.results))
+    return list(names)
+
+
+def steps_table(report: ProjectReport, title: str | None = None) -> Table:
+    """One project: step, status, seconds."""
+    table = Table(title=title)
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    for result in report.results:
+        style = STATUS_STYLE[result.status]
+        table.add_row(result.name, Text(result.status.value, style=style), _seconds(result))
+    return table
+
+
+def matrix_table(reports: Mapping[str, ProjectReport], title: str | None = None) -> Table:
+    """Many projects: one row per combination with the seconds of every step and the result."""
+    names = _step_names(reports)
+    table = Table(title=title)
+    table.add_column("combination")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("result")
+    for combo_id, report in reports.items():
+        cells: list[str | Text] = [combo_id]
+        for name in names:
+            result = report.result(name)
+            if result is None or result.status is Status.SKIPPED:
+                cells.append(Text("-", style="dim"))
+            else:
+                cells.append(Text(_seconds(result), style=STATUS_STYLE[result.status]))
+        style = "green" if report.ok else "bold red"
+        cells.append(Text(_result_label(report), style=style))
+        table.add_row(*cells)
+    return table
+
+
+def markdown_report(reports: Mapping[str, ProjectReport], title: str) -> str:
+    """A markdown summary: one table row per combination, then the tail of each failure."""
+    names = _step_names(reports)
+    failures = sum(not report.ok for report in reports.values())
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(reports)} combination(s), {len(reports) - failures} passed, {failures} failed.",
+        "",
+        "| combination | " + " | ".join(names) + " | result |",
+        "|---|" + "---:|" * len(names) + "---|",
+    ]
+    for combo_id, report in reports.items():
+        cells = []
+        for name in names:
+            result = report.result(name)
+            if result is None or result.status is Status.SKIPPED:
+                cells.append("-")
+            elif result.status is Status.FAILED:
+                cells.append(f"**{_seconds(result)} ✗**")
+            else:
+                cells.append(_seconds(result))
+        label = "passed" if report.ok else f"**{_result_label(report)}**"
+        lines.append(f"| `{combo_id}` | " + " | ".join(cells) + f" | {label} |")
+    for combo_id, report in reports.items():
+        failed = report.failed
+        if failed is None:
+            continue
+        fence = "````" if "```" in failed.output else "```"
+        lines += [
+            "",
+            f"## `{combo_id}`: {failed.name} failed",
+            "",
+            f"Command: `{failed.command}` (exit {failed.returncode})" if failed.command else "",
+            "",
+            fence,
+            failed.tail(),
+            fence,
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("", text)
+
+
+def junit_xml(reports: Mapping[str, ProjectReport], suite: str) -> str:
+    """JUnit XML with one testcase per (combination, step)."""
+    root = ET.Element("testsuites", name=suite)
+    for combo_id, report in reports.items():
+        element = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"{suite}.{combo_id}",
+            tests=str(len(report.results)),
+            failures=str(sum(r.status is Status.FAILED for r in report.results)),
+            skipped=str(sum(r.status is Status.SKIPPED for r in report.results)),
+            errors="0",
+            time=f"{report.seconds:.3f}",
+        )
+        for result in report.results:
+            case = ET.SubElement(
+                element,
+                "testcase",
+                classname=f"{suite}.{combo_id}",
+                name=result.name,
+                time=f"{result.seconds:.3f}",
+            )
+            if result.status is Status.FAILED:
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    message=_xml_text(f"{result.name} failed (exit {result.returncode})"),
+                )
+                failure.text = _xml_text(f"$ {result.command}\n{result.tail(200)}")
+            elif result.status is Status.SKIPPED:
+                ET.SubElement(case, "skipped", message="an earlier step failed")
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

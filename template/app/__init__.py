@@ -1,0 +1,1 @@
+"""The service package. `app.main:app` is the ASGI entry point."""

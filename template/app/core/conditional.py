@@ -1,0 +1,34 @@
+"""HTTP conditional requests (RFC 9110 §13): ETag matching for If-Match / If-None-Match."""
+
+import hashlib
+
+
+def strong_etag(value: str) -> str:
+    return f'"{value}"'
+
+
+def weak_etag_for(body: bytes) -> str:
+    return f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """True when If-None-Match names the current representation (weak comparison)."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(_opaque(tag) == _opaque(etag) for tag in header.split(","))
+
+
+def match(header: str, etag: str) -> bool:
+    """True when If-Match names the current representation (strong comparison)."""
+    if header.strip() == "*":
+        return True
+    return any(
+        tag.strip() == etag and not tag.strip().startswith("W/") for tag in header.split(",")
+    )

@@ -1,0 +1,128 @@
+"""Structured logs: JSON in production, readable in development, request id on every line.
+
+Standard-library loggers (uvicorn, SQLAlchemy, Alembic) go through the same processors,
+so every line has one format. Values under sensitive keys are redacted before rendering.
+"""
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from asgi_correlation_id import correlation_id
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.types import EventDict, Processor, WrappedLogger
+
+from app.core.config import Settings
+
+REDACTED = "[REDACTED]"
+SENSITIVE_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|authorization|cookie|api[-_]?key|credential|private",
+    re.IGNORECASE,
+)
+# Credentials inside URLs such as postgresql://user:password@host/db.
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if SENSITIVE_KEY.search(str(key)) else _redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    if isinstance(value, str):
+        return URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+    return value
+
+
+def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    return {
+        key: REDACTED if SENSITIVE_KEY.search(key) and key != "event" else _redact(value)
+        for key, value in event_dict.items()
+    }
+
+
+def add_request_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    request_id = correlation_id.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def configure_logging(settings: Settings) -> None:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_request_id,
+        redact_sensitive,
+    ]
+    renderer: Processor
+    if settings.resolved_log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer()
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Loggers re-read the configuration, so reconfiguring (tests, server start) applies.
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(settings.log_level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # AccessLogMiddleware writes one line per request with the request id; uvicorn's own
+    # access log would repeat it without one.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class AccessLogMiddleware:
+    """One structured line per HTTP request: method, path, status, duration, client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = structlog.get_logger("app.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def capture_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture_status)
+        finally:
+            client = scope.get("client")
+            self.logger.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                client=client[0] if client else None,
+            )

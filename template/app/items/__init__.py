@@ -1,0 +1,1 @@
+"""Sample domain: the place every feature shows itself."""

@@ -1,0 +1,107 @@
+"""Fixtures: a migrated database per run, a running app per test, an HTTP client.
+
+Embedded by default (SQLite, no Redis). Set TEST_DATABASE_URL (e.g.
+postgresql+asyncpg://postgres@127.0.0.1:5432/test) to run the same tests on a fresh
+PostgreSQL database created for this run and dropped afterwards; set TEST_REDIS_URL to
+use Redis.
+"""
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import delete
+
+from app.core.config import Settings
+from app.core.db import create_engine
+from app.main import create_app
+from app.models import Base
+from tests.database import alembic, create_postgres_database, drop_postgres_database
+
+TEST_SECRET_KEY = "test-only-4f9c2b7e1a8d6c3f0e5b9a2d7c4e1f8a"
+BASE_URL = "http://test"
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx2.AsyncClient]]
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        path: Path = tmp_path_factory.mktemp("db") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        alembic(url, "upgrade", "heads")
+        yield url
+        return
+    url = await create_postgres_database(server_url)
+    try:
+        alembic(url, "upgrade", "heads")
+        yield url
+    finally:
+        await drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    return os.environ.get("TEST_REDIS_URL") or None
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str | None) -> Settings:
+    return make_settings(database_url=database_url, redis_url=redis_url)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"environment": "test", "secret_key": TEST_SECRET_KEY}
+    return Settings(_env_file=None, **(values | overrides))
+
+
+@asynccontextmanager
+async def running_client(
+    settings: Settings, customize: Callable[[FastAPI], None] | None = None
+) -> AsyncIterator[httpx2.AsyncClient]:
+    """A started app (lifespan included) behind an in-process HTTP client."""
+    app = create_app(settings)
+    if customize is not None:
+        customize(app)
+    async with (
+        LifespanManager(app) as manager,
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=manager.app), base_url=BASE_URL
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def client_for(settings: Settings) -> ClientFactory:
+    """Start an app with some settings changed: `async with client_for(debug=True) as c:`."""
+
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[httpx2.AsyncClient]:
+        return running_client(settings.model_copy(update=overrides))
+
+    return factory
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
+    async with running_client(settings) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(settings: Settings) -> AsyncIterator[None]:
+    yield
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(delete(table))
+    finally:
+        await engine.dispose()

@@ -1,0 +1,214 @@
+"""Behaviour every route shares: errors, request ids, headers, limits, logs, metrics."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest
+import structlog
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from tests.conftest import ClientFactory, running_client
+
+PROBLEM = "application/problem+json"
+
+
+def add_failing_route(app: FastAPI) -> None:
+    async def explode() -> None:
+        raise RuntimeError("database password is hunter2")
+
+    app.add_api_route("/explode", explode)
+
+
+class TestErrors:
+    async def test_unknown_route_is_a_problem_document(self, client: httpx2.AsyncClient) -> None:
+        response = await client.get("/no/such/route")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM
+        body = response.json()
+        assert body["status"] == 404
+        assert body["title"] == "Not Found"
+        assert body["instance"] == "/no/such/route"
+        assert body["request_id"] == response.headers["x-request-id"]
+
+    async def test_unhandled_exception_is_a_generic_500(self, settings: Settings) -> None:
+        async with running_client(settings, add_failing_route) as client:
+            response = await client.get("/explode")
+        assert response.status_code == 500
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["detail"] == "An unexpected error occurred."
+        assert "hunter2" not in response.text
+        assert "Traceback" not in response.text
+        assert response.headers["x-request-id"] == response.json()["request_id"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    async def test_wrong_method_is_405_with_allow(self, client: httpx2.AsyncClient) -> None:
+        response = await client.request("TRACE", "/api/items")
+        assert response.status_code == 405
+        assert response.headers["content-type"] == PROBLEM
+        assert "GET" in response.headers["allow"]
+
+
+class TestRequestId:
+    async def test_generated_when_absent(self, client: httpx2.AsyncClient) -> None:
+        response = await client.get("/health/live")
+        assert uuid.UUID(response.headers["x-request-id"])
+
+    async def test_incoming_id_is_kept(self, client: httpx2.AsyncClient) -> None:
+        request_id = uuid.uuid4().hex
+        response = await client.get("/health/live", headers={"X-Request-ID": request_id})
+        assert response.headers["x-request-id"] == request_id
+
+    async def test_malformed_incoming_id_is_replaced(self, client: httpx2.AsyncClient) -> None:
+        response = await client.get("/health/live", headers={"X-Request-ID": "<script>"})
+        assert response.headers["x-request-id"] != "<script>"
+
+
+class TestSecurityHeaders:
+    @pytest.mark.parametrize("path", ["/health/live", "/api/items", "/missing"])
+    async def test_present_on_every_response(self, client: httpx2.AsyncClient, path: str) -> None:
+        headers = (await client.get(path)).headers
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert "strict-transport-security" not in headers
+
+    async def test_docs_get_a_policy_that_lets_swagger_load(
+        self, client: httpx2.AsyncClient
+    ) -> None:
+        response = await client.get("/docs")
+        assert response.status_code == 200
+        assert "cdn.jsdelivr.net" in response.headers["content-security-policy"]
+
+    async def test_production_adds_hsts_and_hides_docs(self, client_for: ClientFactory) -> None:
+        async with client_for(environment="production", forwarded_allow_ips=["10.0.0.1"]) as client:
+            live = await client.get("/health/live")
+            docs = await client.get("/docs")
+            schema = await client.get("/openapi.json")
+        assert live.headers["strict-transport-security"].startswith("max-age=")
+        assert docs.status_code == 404
+        assert schema.status_code == 404
+
+
+class TestLimits:
+    async def test_body_over_the_limit_is_413(self, client_for: ClientFactory) -> None:
+        body = json.dumps({"name": "x" * 2000, "price": "1.00"})
+        async with client_for(max_body_size=1024) as client:
+            response = await client.post(
+                "/api/items", content=body, headers={"Content-Type": "application/json"}
+            )
+        assert response.status_code == 413
+
+    async def test_chunked_body_over_the_limit_is_413(self, client_for: ClientFactory) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"name": "'
+            for _ in range(64):
+                yield b"x" * 1024
+            yield b'", "price": "1.00"}'
+
+        async with client_for(max_body_size=4096) as client:
+            response = await client.post(
+                "/api/items", content=chunks(), headers={"Content-Type": "application/json"}
+            )
+        assert response.status_code == 413
+
+    async def test_untrusted_host_is_refused(self, client_for: ClientFactory) -> None:
+        async with client_for(trusted_hosts=["api.example.com"]) as client:
+            refused = await client.get("/health/live")
+            allowed = await client.get("/health/live", headers={"Host": "api.example.com"})
+        assert refused.status_code == 400
+        assert allowed.status_code == 200
+
+
+class TestCors:
+    async def test_allowed_origin_gets_cors_headers(self, client_for: ClientFactory) -> None:
+        origin = "https://app.example.com"
+        async with client_for(cors_origins=[origin]) as client:
+            response = await client.options(
+                "/api/items",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == origin
+
+    async def test_other_origins_get_none(self, client_for: ClientFactory) -> None:
+        async with client_for(cors_origins=["https://app.example.com"]) as client:
+            response = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in response.headers
+
+
+class TestCompression:
+    async def test_large_responses_are_gzipped(self, client: httpx2.AsyncClient) -> None:
+        response = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.json()["openapi"].startswith("3.")
+
+
+class TestLogs:
+    async def test_access_log_is_json_with_the_request_id(
+        self, client_for: ClientFactory, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        async with client_for(log_format="json") as client:
+            response = await client.get("/health/live")
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+        access = [line for line in lines if line.get("event") == "request"]
+        assert access, lines
+        assert access[-1]["request_id"] == response.headers["x-request-id"]
+        assert access[-1]["status"] == 200
+        assert access[-1]["path"] == "/health/live"
+
+    async def test_secrets_are_redacted(
+        self, client_for: ClientFactory, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        async with client_for(log_format="json"):
+            structlog.get_logger("test").info(
+                "connecting",
+                password="hunter2",
+                headers={"Authorization": "Bearer abc.def.ghi"},
+                url="postgresql://app:s3cr3t@db:5432/app",
+            )
+        output = capsys.readouterr().out
+        assert "hunter2" not in output
+        assert "abc.def.ghi" not in output
+        assert "s3cr3t" not in output
+        assert "[REDACTED]" in output
+
+    async def test_unhandled_exception_is_logged_with_traceback(
+        self, settings: Settings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        json_settings = settings.model_copy(update={"log_format": "json"})
+        async with running_client(json_settings, add_failing_route) as client:
+            response = await client.get("/explode")
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+        errors = [line for line in lines if line.get("event") == "unhandled_error"]
+        assert errors[0]["request_id"] == response.headers["x-request-id"]
+        assert "RuntimeError" in errors[0]["exception"]
+
+
+class TestMetrics:
+    async def test_requests_are_counted(self, client: httpx2.AsyncClient) -> None:
+        await client.get("/api/items")
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 200
+        assert 'http_requests_total{handler="/api/items",method="GET",status="2xx"} 1.0' in (
+            metrics.text
+        )
+
+    async def test_metrics_can_be_switched_off(self, client_for: ClientFactory) -> None:
+        async with client_for(metrics_enabled=False) as client:
+            assert (await client.get("/metrics")).status_code == 404
+
+
+class TestOpenApi:
+    async def test_every_operation_documents_its_errors(self, client: httpx2.AsyncClient) -> None:
+        schema = (await client.get("/openapi.json")).json()
+        for path, operations in schema["paths"].items():
+            if path.startswith("/health"):
+                continue
+            for method, operation in operations.items():
+                documented = set(operation["responses"])
+                assert {"422", "500"} <= documented, f"{method.upper()} {path}: {documented}"
+                assert operation.get("description"), f"{method.upper()} {path} has no docstring"

@@ -1,0 +1,1 @@
+"""Tests of the fastapi-template repository (template renders and the generator CLI)."""

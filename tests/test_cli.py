@@ -1,0 +1,630 @@
+"""The `fastapi-template` CLI and the engine behind it (features, checks, matrix, reports)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from generator import checks, features, matrix, reports
+from generator.checks import CheckContext, CommandStep, ServicesConfig, Status, Step
+from generator.cli import app
+from generator.features import (
+    FeatureError,
+    all_combinations,
+    combination_id,
+    feature_names,
+    load_questions,
+    make_combination,
+    parse_combination_id,
+    representative_combinations,
+    template_features,
+)
+from tests.conftest import REPO_ROOT
+
+runner = CliRunner()
+
+SYNTHETIC_COPIER_YML = """\
+_subdirectory: template
+_templates_suffix: .jinja
+_envops:
+  undefined: jinja2.StrictUndefined
+
+project_name:
+  type: str
+  help: Name
+  validator: "{% if '\\"' in project_name %}No quotes in the name, please.{% endif %}"
+
+alpha:
+  type: bool
+  default: false
+  help: Alpha feature
+
+beta:
+  type: bool
+  default: false
+
+gamma:
+  type: bool
+  default: true
+
+flavour:
+  type: str
+  default: vanilla
+  choices: [vanilla, chocolate]
+
+# computed, never asked: not a feature
+needs_two:
+  type: bool
+  default: "{{ alpha and beta }}"
+  when: false
+
+secret_token:
+  type: str
+  secret: true
+  when: false
+  default: s3cret
+"""
+
+
+def invoke(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def error_line(result: Result) -> str:
+    """The single error line on stderr (asserts there is exactly one, and no traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+@pytest.fixture
+def synthetic_template(tmp_path: Path) -> Path:
+    """A tiny copier template with three features and one computed flag."""
+    root = tmp_path / "synthetic-template"
+    (root / "template").mkdir(parents=True)
+    (root / "copier.yml").write_text(SYNTHETIC_COPIER_YML, encoding="utf-8")
+    (root / "template" / "{{_copier_conf.answers_file}}.jinja").write_text(
+        "{{ _copier_answers|to_nice_yaml -}}\n", encoding="utf-8"
+    )
+    (root / "template" / "README.md.jinja").write_text(
+        "# {{ project_name }}\nneeds_two={{ needs_two }}\n", encoding="utf-8"
+    )
+    return root
+
+
+def read_answers(project: Path) -> dict[str, Any]:
+    data = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+# features -----------------------------------------------------------------------------------------
+
+
+def test_features_are_the_asked_bool_questions(synthetic_template: Path) -> None:
+    questions = load_questions(synthetic_template / "copier.yml")
+    assert "needs_two" in questions
+    assert "_subdirectory" not in questions
+    assert feature_names(questions) == ("alpha", "beta", "gamma")
+    assert template_features(synthetic_template) == ("alpha", "beta", "gamma")
+
+
+def test_feature_derivation_handles_shorthand_string_when_and_documents(tmp_path: Path) -> None:
+    copier_yml = tmp_path / "copier.yml"
+    copier_yml.write_text(
+        textwrap.dedent(
+            """\
+            _min_copier_version: "9"
+            shorthand_flag: false
+            name: demo
+            hidden_string_when:
+              type: bool
+              when: "false"
+            conditional:
+              type: bool
+              when: "{{ shorthand_flag }}"
+            ---
+            second_document_flag:
+              type: bool
+              default: true
+            """
+        ),
+        encoding="utf-8",
+    )
+    questions = load_questions(copier_yml)
+    assert questions["name"] == {"default": "demo"}
+    assert feature_names(questions) == ("shorthand_flag", "conditional", "second_document_flag")
+
+
+def test_repository_features_come_from_copier_yml() -> None:
+    questions = load_questions(REPO_ROOT / "copier.yml")
+    expected = tuple(
+        name
+        for name, details in questions.items()
+        if details.get("type") == "bool" and details.get("when", True) is not False
+    )
+    assert template_features() == expected
+
+
+def test_combinations_cover_every_subset_in_a_stable_order() -> None:
+    names = ("alpha", "beta", "gamma")
+    combos = all_combinations(names)
+    ids = [combination_id(combo) for combo in combos]
+    assert len(combos) == 8
+    assert len(set(ids)) == 8
+    assert ids == [
+        "base",
+        "alpha",
+        "beta",
+        "gamma",
+        "alpha+beta",
+        "alpha+gamma",
+        "beta+gamma",
+        "alpha+beta+gamma",
+    ]
+    assert all(list(combo) == list(names) for combo in combos)
+    assert combos == all_combinations(names)
+    assert all_combinations(()) == [{}]
+    assert [combination_id(c) for c in representative_combinations(names)] == [
+        "base",
+        "alpha+beta+gamma",
+    ]
+    assert [combination_id(c) for c in representative_combinations(())] == ["base"]
+
+
+def test_combination_ids_follow_copier_yml_order_and_round_trip() -> None:
+    names = ("alpha", "beta", "gamma")
+    combo = make_combination(names, ["gamma", "alpha"])
+    assert combo == {"alpha": True, "beta": False, "gamma": True}
+    assert combination_id(combo) == "alpha+gamma"
+    assert parse_combination_id(names, "gamma+alpha") == combo
+    assert parse_combination_id(names, "base") == make_combination(names, ())
+    for bad in ("delta", "alpha+", "", "alpha+alpha"):
+        with pytest.raises(FeatureError):
+            parse_combination_id(names, bad)
+    with pytest.raises(FeatureError, match="unknown feature 'delta'"):
+        make_combination(names, ["delta"])
+
+
+# shards -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 5, 8, 11])
+def test_shards_split_all_combinations_disjointly_and_completely(total: int) -> None:
+    names = ("a", "b", "c", "d", "e", "f")
+    everything = [combination_id(c) for c in all_combinations(names)]
+    shards = [
+        [combination_id(c) for c in matrix.select_combinations(names, shard_spec=(k, total))]
+        for k in range(1, total + 1)
+    ]
+    flat = [combo_id for part in shards for combo_id in part]
+    assert sorted(flat) == sorted(everything)
+    assert len(flat) == len(set(flat))
+    sizes = [len(part) for part in shards]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_selection_by_only_and_exclude() -> None:
+    names = ("alpha", "beta")
+    chosen = matrix.select_combinations(names, only=["beta+alpha", "base"], exclude=["base"])
+    assert [combination_id(c) for c in chosen] == ["alpha+beta"]
+    with pytest.raises(matrix.SelectionError, match="unknown feature"):
+        matrix.select_combinations(names, only=["gamma"])
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "x", "1-2", "/2", ""])
+def test_invalid_shards_are_rejected(text: str) -> None:
+    with pytest.raises(matrix.SelectionError):
+        matrix.parse_shard(text)
+
+
+def test_parse_shard() -> None:
+    assert matrix.parse_shard("2/4") == (2, 4)
+    assert matrix.parse_shard(" 1 / 1 ") == (1, 1)
+
+
+# new ----------------------------------------------------------------------------------------------
+
+
+def test_new_renders_a_project_with_absolute_source(tmp_path: Path) -> None:
+    destination = tmp_path / "acme"
+    result = invoke("new", str(destination), "--data", "project_name=Acme Orders")
+    assert result.exit_code == 0, result.output
+    for name in ("pyproject.toml", "README.md", "app/main.py", ".copier-answers.yml"):
+        assert (destination / name).is_file(), name
+    answers = read_answers(destination)
+    assert answers["project_name"] == "Acme Orders"
+    assert answers["project_slug"] == "acme-orders"
+    assert Path(answers["_src_path"]).is_absolute()
+    assert Path(answers["_src_path"]) == REPO_ROOT
+    for name in template_features():
+        assert answers[name] is False
+
+
+def test_new_maps_features_to_answers(synthetic_template: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "out"
+    result = invoke(
+        "new", str(destination), "--template", str(synthetic_template), "--feature", "beta",
+        "-d", "project_name=Demo", "-d", "flavour=chocolate",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answers = read_answers(destination)
+    assert answers["_src_path"] == str(synthetic_template.resolve())
+    assert {k: answers[k] for k in ("alpha", "beta", "gamma")} == {
+        "alpha": False,
+        "beta": True,
+        "gamma": False,  # unnamed features are off, whatever their default
+    }
+    assert answers["flavour"] == "chocolate"
+    assert "needs_two" not in answers
+    assert "secret_token" not in answers
+    assert "needs_two=False" in (destination / "README.md").read_text(encoding="utf-8")
+
+
+def test_new_all_features_and_default_project_name(
+    synthetic_template: Path, tmp_path: Path
+) -> None:
+    destination = tmp_path / "my-service"
+    result = invoke(
+        "new", str(destination), "--template", str(synthetic_template), "--all-features"
+    )
+    assert result.exit_code == 0, result.output
+    answers = read_answers(destination)
+    assert [answers[k] for k in ("alpha", "beta", "gamma")] == [True, True, True]
+    assert answers["project_name"] == "my-service"
+    assert "needs_two=True" in (destination / "README.md").read_text(encoding="utf-8")
+
+
+def test_new_data_overrides_a_feature_when_not_named(
+    synthetic_template: Path, tmp_path: Path
+) -> None:
+    destination = tmp_path / "out"
+    result = invoke(
+        "new", str(destination), "--template", str(synthetic_template), "-d", "alpha=true"
+    )
+    assert result.exit_code == 0, result.output
+    assert read_answers(destination)["alpha"] is True
+
+
+def test_new_renders_into_an_existing_empty_directory(tmp_path: Path) -> None:
+    destination = tmp_path / "empty"
+    destination.mkdir()
+    result = invoke("new", str(destination), "-d", "project_name=Acme Orders")
+    assert result.exit_code == 0, result.output
+    assert (destination / ".copier-answers.yml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--feature", "no_such_feature"], "unknown feature 'no_such_feature'"),
+        (["--data", "project_name"], "malformed --data 'project_name'"),
+        (["--data", "=x"], "malformed --data"),
+        (["--data", "no_such_question=1"], "unknown question 'no_such_question'"),
+        (["--data", 'project_name=Acme "Orders"'], "Validation error for question 'project_name'"),
+        (["--data", "python_version=2.7"], "Invalid choice for 'python_version'"),
+        (["--template", "./no/such/template"], "does not exist"),
+    ],
+)
+def test_new_refuses_bad_input_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    destination = tmp_path / "out"
+    result = invoke("new", str(destination), *args)
+    assert result.exit_code == 2, result.output
+    assert message in error_line(result)
+    assert not destination.exists()
+
+
+def test_new_surfaces_the_validator_message(synthetic_template: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "out"
+    result = invoke(
+        "new", str(destination), "--template", str(synthetic_template), "-d", 'project_name=a"b'
+    )
+    assert result.exit_code == 2
+    assert "No quotes in the name, please." in error_line(result)
+    assert not destination.exists()
+
+
+def test_new_failed_render_leaves_an_empty_destination_empty(tmp_path: Path) -> None:
+    destination = tmp_path / "empty"
+    destination.mkdir()
+    result = invoke("new", str(destination), "-d", "project_name=Bad{name}")
+    assert result.exit_code == 2
+    error_line(result)
+    assert destination.is_dir()
+    assert list(destination.iterdir()) == []
+
+
+def test_new_refuses_a_non_empty_destination_and_leaves_it_untouched(tmp_path: Path) -> None:
+    destination = tmp_path / "busy"
+    destination.mkdir()
+    (destination / "notes.txt").write_text("mine", encoding="utf-8")
+    result = invoke("new", str(destination), "-d", "project_name=Acme Orders")
+    assert result.exit_code == 2
+    assert "exists and is not empty" in error_line(result)
+    assert [p.name for p in destination.iterdir()] == ["notes.txt"]
+    assert (destination / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_new_refuses_a_file_as_destination(tmp_path: Path) -> None:
+    destination = tmp_path / "file"
+    destination.write_text("mine", encoding="utf-8")
+    result = invoke("new", str(destination), "-d", "project_name=Acme Orders")
+    assert result.exit_code == 2
+    error_line(result)
+    assert destination.read_text(encoding="utf-8") == "mine"
+
+
+# combinations -------------------------------------------------------------------------------------
+
+
+def test_combinations_json_matches_the_combination_logic() -> None:
+    result = invoke("combinations", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    expected = all_combinations(template_features())
+    assert [entry["id"] for entry in payload] == [combination_id(c) for c in expected]
+    assert [entry["answers"] for entry in payload] == expected
+    ids = [entry["id"] for entry in payload]
+    assert len(ids) == len(set(ids)) == 2 ** len(template_features())
+
+
+def test_combinations_table() -> None:
+    result = invoke("combinations")
+    assert result.exit_code == 0, result.output
+    assert "base" in result.stdout
+
+
+# checks engine ------------------------------------------------------------------------------------
+
+
+def python_step(name: str, code: str) -> CommandStep:
+    return CommandStep(name, (sys.executable, "-c", code))
+
+
+def test_check_project_stops_at_the_first_failure(tmp_path: Path) -> None:
+    steps: list[Step] = [
+        python_step("one", "print('fine')"),
+        python_step("two", "import sys; print('broken\\n' * 50 + 'last words'); sys.exit(3)"),
+        python_step("three", "print('never')"),
+    ]
+    seen: list[tuple[str, Status | None]] = []
+    report = checks.check_project(
+        tmp_path,
+        steps=steps,
+        on_step=lambda name, result: seen.append((name, None if result is None else result.status)),
+    )
+    assert not report.ok
+    assert [r.status for r in report.results] == [Status.PASSED, Status.FAILED, Status.SKIPPED]
+    failed = report.failed
+    assert failed is not None
+    assert failed.name == "two"
+    assert failed.returncode == 3
+    assert failed.tail().endswith("last words")
+    assert len(failed.tail(5).splitlines()) == 5
+    assert seen == [
+        ("one", None),
+        ("one", Status.PASSED),
+        ("two", None),
+        ("two", Status.FAILED),
+        ("three", Status.SKIPPED),
+    ]
+
+
+def test_steps_run_without_the_callers_virtualenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTUAL_ENV", "/somewhere/else/.venv")
+    monkeypatch.setenv("UV_PROJECT_ENVIRONMENT", "/somewhere/else/.venv")
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgresql://leaked")
+    code = "import os; print(os.environ.get('VIRTUAL_ENV'), os.environ.get('TEST_DATABASE_URL'))"
+    report = checks.check_project(tmp_path, steps=[python_step("env", code)])
+    assert report.results[0].output.strip() == "None None"
+
+
+def test_tools_run_from_the_projects_own_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiny uv project: `uv run --no-sync` must use its .venv even under another venv."""
+    project = tmp_path / "tiny"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "tiny"\nversion = "0"\nrequires-python = ">=3.11"\ndependencies = []\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    steps: list[Step] = [
+        CommandStep("uv sync", ("uv", "sync", "--offline")),
+        CommandStep("prefix", checks.tool("python", "-c", "import sys; print(sys.prefix)")),
+    ]
+    report = checks.check_project(project, steps=steps)
+    assert report.ok, report.failed and report.failed.output
+    prefix = Path(report.results[1].output.strip().splitlines()[-1])
+    assert prefix.resolve() == (project / ".venv").resolve()
+
+
+def test_default_steps_and_their_environments(tmp_path: Path) -> None:
+    steps = checks.default_steps()
+    assert [step.name for step in steps] == [
+        "uv sync",
+        "ruff check",
+        "ruff format",
+        "mypy",
+        "alembic upgrade",
+        "alembic check",
+        "pytest",
+    ]
+    by_name = {step.name: step for step in steps if isinstance(step, CommandStep)}
+    assert by_name["uv sync"].argv == ("uv", "sync", "--all-groups")
+    assert by_name["mypy"].argv == ("uv", "run", "--no-sync", "mypy", ".")
+    embedded = CheckContext(project=tmp_path, scratch=tmp_path / "scratch")
+    services = CheckContext(tmp_path, tmp_path / "scratch", ServicesConfig("pg://db", "redis://r"))
+    assert by_name["alembic check"].env(embedded) == {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'scratch' / 'check.db'}"
+    }
+    assert by_name["pytest"].env(embedded) == {"ENVIRONMENT": "test"}
+    assert by_name["pytest"].env(services) == {
+        "ENVIRONMENT": "test",
+        "TEST_DATABASE_URL": "pg://db",
+        "TEST_REDIS_URL": "redis://r",
+    }
+
+
+def test_a_missing_tool_is_a_failed_step(tmp_path: Path) -> None:
+    report = checks.check_project(tmp_path, steps=[CommandStep("x", ("no-such-tool-xyz",))])
+    assert report.results[0].status is Status.FAILED
+    assert "command not found" in report.results[0].output
+
+
+def test_a_hanging_step_times_out(tmp_path: Path) -> None:
+    step = CommandStep("sleep", (sys.executable, "-c", "import time; time.sleep(30)"), timeout=0.5)
+    report = checks.check_project(tmp_path, steps=[step])
+    result = report.results[0]
+    assert result.status is Status.FAILED
+    assert result.returncode == 124
+    assert result.seconds < 10
+
+
+# check command ------------------------------------------------------------------------------------
+
+
+def quick_steps(fail: bool = False) -> list[Step]:
+    code = "import sys; print('bad news'); sys.exit(1)" if fail else "print('ok')"
+    return [python_step("lint", "print('ok')"), python_step("tests", code)]
+
+
+def test_check_command_reports_and_writes_junit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    monkeypatch.setattr(checks, "default_steps", lambda: quick_steps(fail=True))
+    junit = tmp_path / "out" / "check.xml"
+    result = invoke("check", str(tmp_path), "--junit", str(junit))
+    assert result.exit_code == 1, result.output
+    assert "bad news" in result.stdout
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    assert [case.get("name") for case in cases] == ["lint", "tests"]
+    assert cases[1].find("failure") is not None
+
+
+def test_check_command_refuses_a_non_project(tmp_path: Path) -> None:
+    result = invoke("check", str(tmp_path))
+    assert result.exit_code == 2
+    assert "not a project directory" in error_line(result)
+
+
+# matrix -------------------------------------------------------------------------------------------
+
+
+def test_run_matrix_renders_and_checks_each_combination(
+    synthetic_template: Path, tmp_path: Path
+) -> None:
+    combos = matrix.select_combinations(("alpha", "beta", "gamma"), only=["base", "alpha+beta"])
+    run = matrix.MatrixRun(template=synthetic_template, workdir=tmp_path / "work", jobs=2)
+    check_answers = python_step(
+        "answers", "import pathlib; print(pathlib.Path('.copier-answers.yml').read_text())"
+    )
+    results = matrix.run_matrix(run, combos, steps=[check_answers])
+    assert list(results) == ["base", "alpha+beta"]
+    for report in results.values():
+        assert report.ok, report.failed and report.failed.output
+        assert [r.name for r in report.results] == ["render", "answers"]
+    assert "beta: true" in results["alpha+beta"].results[1].output
+    assert "gamma: false" in results["alpha+beta"].results[1].output
+    assert list((tmp_path / "work").iterdir()) == []  # not kept
+
+
+# copier's scantree leaves an os.scandir iterator open when a render fails mid-way.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_matrix_reports_a_render_failure(synthetic_template: Path, tmp_path: Path) -> None:
+    (synthetic_template / "template" / "broken.txt.jinja").write_text(
+        "{{ nope }}", encoding="utf-8"
+    )
+    run = matrix.MatrixRun(template=synthetic_template, workdir=tmp_path / "work", keep=True)
+    results = matrix.run_matrix(run, [{"alpha": False, "beta": False, "gamma": False}],
+                                steps=quick_steps())  # fmt: skip
+    report = results["base"]
+    assert [r.status for r in report.results] == [Status.FAILED, Status.SKIPPED, Status.SKIPPED]
+    assert "nope" in report.results[0].output
+
+
+def test_reports_markdown_and_junit(tmp_path: Path) -> None:
+    passed = checks.check_project(tmp_path, steps=quick_steps())
+    failed = checks.check_project(tmp_path, steps=quick_steps(fail=True))
+    results = {"base": passed, "alpha": failed}
+    markdown = reports.markdown_report(results, "matrix")
+    assert "| `base` |" in markdown
+    assert "## `alpha`: tests failed" in markdown
+    assert "bad news" in markdown
+    root = ET.fromstring(reports.junit_xml(results, "matrix"))
+    cases = root.findall(".//testcase")
+    assert len(cases) == 4
+    assert sum(case.find("failure") is not None for case in cases) == 1
+
+
+def _matrix_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    monkeypatch.setattr(matrix, "default_steps", quick_steps)
+    monkeypatch.setenv("CI", "true")
+    return invoke("matrix", "--workdir", str(tmp_path / "work"), *args)
+
+
+def test_matrix_command_writes_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    md, xml = tmp_path / "reports" / "matrix.md", tmp_path / "reports" / "matrix.xml"
+    result = _matrix_cli(
+        tmp_path, monkeypatch, "--only", "base", "--report", str(md), "--junit", str(xml)
+    )
+    assert result.exit_code == 0, result.output
+    assert "1/1 passed" in result.stdout
+    assert "| `base` |" in md.read_text(encoding="utf-8")
+    names = [case.get("name") for case in ET.parse(xml).getroot().findall(".//testcase")]
+    assert names == ["render", "lint", "tests"]
+
+
+def test_matrix_command_fails_when_a_combination_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matrix, "default_steps", lambda: quick_steps(fail=True))
+    monkeypatch.setenv("CI", "true")
+    result = invoke("matrix", "--workdir", str(tmp_path / "work"))
+    assert result.exit_code == 1
+    assert "bad news" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "0/2"], "invalid shard '0/2'"),
+        (["--shard", "3/2"], "invalid shard '3/2'"),
+        (["--shard", "two"], "invalid shard 'two'"),
+        (["--only", "no_such_feature"], "unknown feature 'no_such_feature'"),
+        (["--exclude", "a++b"], "invalid combination id"),
+    ],
+)
+def test_matrix_refuses_bad_selection(tmp_path: Path, args: Sequence[str], message: str) -> None:
+    result = invoke("matrix", "--workdir", str(tmp_path / "work"), *args)
+    assert result.exit_code == 2, result.output
+    assert message in error_line(result)
+    assert not (tmp_path / "work").exists()
+
+
+def test_matrix_with_an_empty_shard_does_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    total = len(all_combinations(template_features())) + 1
+    result = _matrix_cli(tmp_path, monkeypatch, "--shard", f"{total}/{total}")
+    assert result.exit_code == 0, result.output
+    assert "No combinations selected" in result.stdout
+
+
+def test_features_module_exposes_the_template_root() -> None:
+    assert features.default_template_dir() == REPO_ROOT
