@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import copier
 import typer
-from copier.errors import CopierError
+from copier.errors import CopierError, DirtyLocalWarning
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -62,6 +63,11 @@ def _fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _quiet_copier() -> None:
+    """Rendering a local working tree with uncommitted changes is what --vcs-ref documents."""
+    warnings.filterwarnings("ignore", category=DirtyLocalWarning)
+
+
 def _plain_output() -> bool:
     """Line-by-line output for logs: not a terminal, or running on CI."""
     return os.environ.get("CI") == "true" or not _stdout().is_terminal
@@ -89,13 +95,13 @@ def _resolve_template(template: str | None) -> str | Path:
     return template
 
 
-def _questions(source: str | Path) -> features.Questions:
+def _questions(source: str | Path, vcs_ref: str | None) -> features.Questions:
     if isinstance(source, Path):
         try:
             return features.load_questions(features.find_copier_yml(source))
         except features.TemplateNotFoundError as error:
             raise CliError(str(error)) from None
-    with copier.Worker(src_path=source, quiet=True) as worker:
+    with copier.Worker(src_path=source, vcs_ref=vcs_ref, quiet=True) as worker:
         return dict(worker.template.questions_data)
 
 
@@ -204,6 +210,7 @@ def new(
     Otherwise every question takes its default and features not named are off.
     The project name defaults to the destination directory's name.
     """
+    _quiet_copier()
     chosen = list(feature or ())
     answer_options = bool(chosen or all_features or data)
     interactive = not answer_options and sys.stdin.isatty()
@@ -215,10 +222,12 @@ def new(
         _check_destination(target)
         questions: features.Questions | None = None
         if isinstance(source, Path) or not interactive:
-            questions = _questions(source)
+            questions = _questions(source, vcs_ref)
         answers = None if interactive else _answers(questions or {}, chosen, all_features, parsed)
     except (CliError, ValueError, CopierError) as error:
         _fail(str(error))
+    except Exception as error:  # e.g. a template URL that cannot be cloned
+        _fail(f"{type(error).__name__}: {error}", 1)
     user_defaults = (
         {"project_name": target.name} if questions and "project_name" in questions else None
     )
@@ -255,7 +264,10 @@ def combinations(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List every feature combination with its stable id."""
-    combos = features.all_combinations(features.template_features())
+    try:
+        combos = features.all_combinations(features.template_features())
+    except features.TemplateNotFoundError as error:
+        _fail(str(error))
     if as_json:
         payload = [{"id": features.combination_id(c), "answers": c} for c in combos]
         typer.echo(json.dumps(payload, indent=2))
@@ -439,6 +451,7 @@ def matrix_command(
     junit: JunitPath = None,
 ) -> None:
     """Render every selected feature combination and check each one."""
+    _quiet_copier()
     try:
         names = features.template_features()
         parsed_shard = matrix.parse_shard(shard_spec) if shard_spec is not None else None

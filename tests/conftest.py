@@ -28,7 +28,13 @@ def render_project(destination: Path, data: Mapping[str, Any] | None = None) -> 
     """Render the template as `copier copy --defaults` would, from the absolute repo path."""
     answers = {"project_name": "Acme Orders", **(data or {})}
     copier.run_copy(
-        str(REPO_ROOT), destination, data=answers, defaults=True, quiet=True, unsafe=False
+        str(REPO_ROOT),
+        destination,
+        data=answers,
+        defaults=True,
+        quiet=True,
+        unsafe=False,
+        vcs_ref="HEAD",
     )
     return destination
 

@@ -462,6 +462,7 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
         "mypy",
         "alembic upgrade",
         "alembic check",
+        "serve",
         "pytest",
     ]
     by_name = {step.name: step for step in steps if isinstance(step, CommandStep)}

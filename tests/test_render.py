@@ -40,6 +40,7 @@ EXPECTED_FILES = [
     "app/items/router.py",
     "app/health/router.py",
     "migrations/env.py",
+    "migrations/versions/20261122_core_schema_core_0001.py",
     "alembic.ini",
     "tests/conftest.py",
     "pyproject.toml",
@@ -57,7 +58,7 @@ EXPECTED_FILES = [
     ".env.example",
     ".copier-answers.yml",
 ]
-EXPECTED_DIRS = ["migrations/versions/core"]
+EXPECTED_DIRS = ["migrations/versions", "tests/items", "tests/health"]
 
 # `{{ name` / `{%` / `%}` / `{#` left by a missing `.jinja` suffix or a broken tag. Foreign
 # syntax is allowed: GitHub's `${{ … }}`, shell's `${#var}` and `$(…)`, and Python format
