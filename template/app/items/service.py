@@ -76,24 +76,29 @@ async def create_item(
 async def update_item(
     session: AsyncSession, item_id: uuid.UUID, changes: ItemUpdate, *, if_match: str | None
 ) -> Item:
-    item = await get_item(session, item_id)
-    if if_match is not None and not conditional.match(if_match, etag_of(item)):
-        raise ItemVersionMismatchError
+    item = await _get_for_write(session, item_id, if_match)
     for field, value in changes.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
-    try:
-        await session.commit()
-    except StaleDataError as exc:
-        await session.rollback()
-        raise ItemConcurrentUpdateError from exc
+    await _commit_write(session)
     return item
 
 
 async def delete_item(session: AsyncSession, item_id: uuid.UUID, *, if_match: str | None) -> None:
+    item = await _get_for_write(session, item_id, if_match)
+    await ItemRepository(session).delete(item)
+    await _commit_write(session)
+
+
+async def _get_for_write(session: AsyncSession, item_id: uuid.UUID, if_match: str | None) -> Item:
     item = await get_item(session, item_id)
     if if_match is not None and not conditional.match(if_match, etag_of(item)):
         raise ItemVersionMismatchError
-    await ItemRepository(session).delete(item)
+    return item
+
+
+async def _commit_write(session: AsyncSession) -> None:
+    # The version column makes the UPDATE/DELETE conditional on the version we read, so a
+    # write that raced with another one fails here instead of overwriting it.
     try:
         await session.commit()
     except StaleDataError as exc:
