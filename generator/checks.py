@@ -136,13 +136,6 @@ def _migration_env(ctx: CheckContext) -> Mapping[str, str]:
     return {"DATABASE_URL": ctx.database_url}
 
 
-def _pytest_env(ctx: CheckContext) -> Mapping[str, str]:
-    env = {"ENVIRONMENT": "test"}
-    if ctx.services is not None:
-        env.update(ctx.services.test_env())
-    return env
-
-
 SHUTDOWN_COMPLETE = "Application shutdown complete"
 
 
@@ -238,18 +231,66 @@ def _http_status(url: str) -> int | None:
         return None
 
 
-def default_steps() -> list[Step]:
-    """The checks every rendered project must pass, in order."""
-    return [
+def _embedded_pytest_env(ctx: CheckContext) -> Mapping[str, str]:
+    return {"ENVIRONMENT": "test"}
+
+
+def _services_pytest_env(ctx: CheckContext) -> Mapping[str, str]:
+    if ctx.services is None:
+        raise ValueError("services mode needs a ServicesConfig")
+    return {"ENVIRONMENT": "test", **ctx.services.test_env()}
+
+
+def linter(name: str, *args: str) -> tuple[str, ...]:
+    """A linter from the environment of this CLI (the `lint` group), not from the project."""
+    return (str(Path(sys.executable).parent / name), *args)
+
+
+def default_steps(*, services: bool = False) -> list[Step]:
+    """The checks every rendered project must pass, in order.
+
+    Migrations run on a throw-away SQLite database here; the project's own test suite repeats
+    upgrade/check/downgrade/upgrade on PostgreSQL in services mode.
+    """
+    steps: list[Step] = [
         CommandStep("uv sync", ("uv", "sync", "--all-groups")),
         CommandStep("ruff check", tool("ruff", "check", ".")),
         CommandStep("ruff format", tool("ruff", "format", "--check", ".")),
         CommandStep("mypy", tool("mypy", ".")),
         CommandStep("alembic upgrade", tool("alembic", "upgrade", "heads"), _migration_env),
         CommandStep("alembic check", tool("alembic", "check"), _migration_env),
+        CommandStep("alembic downgrade", tool("alembic", "downgrade", "base"), _migration_env),
+        CommandStep("alembic reupgrade", tool("alembic", "upgrade", "heads"), _migration_env),
+        CommandStep("hadolint", linter("hadolint", "Dockerfile")),
+        CommandStep(
+            "workflow schemas",
+            linter(
+                "check-jsonschema",
+                "--builtin-schema",
+                "vendor.github-workflows",
+                ".github/workflows/ci.yml",
+                ".github/workflows/template-update.yml",
+            ),
+        ),
+        CommandStep(
+            "compose schema",
+            linter("check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"),
+        ),
+        CommandStep(
+            "dependabot schema",
+            linter(
+                "check-jsonschema",
+                "--builtin-schema",
+                "vendor.dependabot",
+                ".github/dependabot.yml",
+            ),
+        ),
         ServeStep(),
-        CommandStep("pytest", tool("pytest"), _pytest_env),
+        CommandStep("pytest", tool("pytest"), _embedded_pytest_env),
     ]
+    if services:
+        steps.append(CommandStep("pytest services", tool("pytest"), _services_pytest_env))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -292,7 +333,7 @@ def check_project(
     starts and `on_step(name, result)` when it ends (also for skipped steps).
     """
     project = path.resolve()
-    chosen = default_steps() if steps is None else list(steps)
+    chosen = default_steps(services=services is not None) if steps is None else list(steps)
     results: list[StepResult] = []
     with tempfile.TemporaryDirectory(prefix="fastapi-template-check-") as scratch:
         ctx = CheckContext(project=project, scratch=Path(scratch), services=services)

@@ -162,7 +162,7 @@ def check_combination(
     """Render one combination into the workdir and check it; never raises for a failure."""
     events = listener or MatrixListener()
     combo_id = combination_id(combination)
-    chosen = default_steps() if steps is None else list(steps)
+    chosen = default_steps(services=run.services is not None) if steps is None else list(steps)
     destination = run.workdir / combo_id
     events.combination_started(combo_id)
     events.step_started(combo_id, RENDER_STEP)

@@ -454,31 +454,45 @@ def test_tools_run_from_the_projects_own_environment(
 
 
 def test_default_steps_and_their_environments(tmp_path: Path) -> None:
-    steps = checks.default_steps()
-    assert [step.name for step in steps] == [
+    embedded_steps = checks.default_steps()
+    services_steps = checks.default_steps(services=True)
+    assert [step.name for step in embedded_steps] == [
         "uv sync",
         "ruff check",
         "ruff format",
         "mypy",
         "alembic upgrade",
         "alembic check",
+        "alembic downgrade",
+        "alembic reupgrade",
+        "hadolint",
+        "workflow schemas",
+        "compose schema",
+        "dependabot schema",
         "serve",
         "pytest",
     ]
-    by_name = {step.name: step for step in steps if isinstance(step, CommandStep)}
+    assert [step.name for step in services_steps] == [
+        *(step.name for step in embedded_steps),
+        "pytest services",
+    ]
+    by_name = {step.name: step for step in services_steps if isinstance(step, CommandStep)}
     assert by_name["uv sync"].argv == ("uv", "sync", "--all-groups")
     assert by_name["mypy"].argv == ("uv", "run", "--no-sync", "mypy", ".")
+    assert Path(by_name["hadolint"].argv[0]).is_file()
     embedded = CheckContext(project=tmp_path, scratch=tmp_path / "scratch")
     services = CheckContext(tmp_path, tmp_path / "scratch", ServicesConfig("pg://db", "redis://r"))
     assert by_name["alembic check"].env(embedded) == {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'scratch' / 'check.db'}"
     }
-    assert by_name["pytest"].env(embedded) == {"ENVIRONMENT": "test"}
-    assert by_name["pytest"].env(services) == {
+    assert by_name["pytest"].env(services) == {"ENVIRONMENT": "test"}
+    assert by_name["pytest services"].env(services) == {
         "ENVIRONMENT": "test",
         "TEST_DATABASE_URL": "pg://db",
         "TEST_REDIS_URL": "redis://r",
     }
+    with pytest.raises(ValueError, match="ServicesConfig"):
+        by_name["pytest services"].env(embedded)
 
 
 def test_a_missing_tool_is_a_failed_step(tmp_path: Path) -> None:
@@ -499,7 +513,7 @@ def test_a_hanging_step_times_out(tmp_path: Path) -> None:
 # check command ------------------------------------------------------------------------------------
 
 
-def quick_steps(fail: bool = False) -> list[Step]:
+def quick_steps(fail: bool = False, services: bool = False) -> list[Step]:
     code = "import sys; print('bad news'); sys.exit(1)" if fail else "print('ok')"
     return [python_step("lint", "print('ok')"), python_step("tests", code)]
 
@@ -508,7 +522,7 @@ def test_check_command_reports_and_writes_junit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
-    monkeypatch.setattr(checks, "default_steps", lambda: quick_steps(fail=True))
+    monkeypatch.setattr(checks, "default_steps", lambda services=False: quick_steps(fail=True))
     junit = tmp_path / "out" / "check.xml"
     result = invoke("check", str(tmp_path), "--junit", str(junit))
     assert result.exit_code == 1, result.output
@@ -594,7 +608,7 @@ def test_matrix_command_writes_reports(tmp_path: Path, monkeypatch: pytest.Monke
 def test_matrix_command_fails_when_a_combination_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(matrix, "default_steps", lambda: quick_steps(fail=True))
+    monkeypatch.setattr(matrix, "default_steps", lambda services=False: quick_steps(fail=True))
     monkeypatch.setenv("CI", "true")
     result = invoke("matrix", "--workdir", str(tmp_path / "work"))
     assert result.exit_code == 1
