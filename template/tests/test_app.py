@@ -101,6 +101,9 @@ class TestLimits:
                 "/api/items", content=body, headers={"Content-Type": "application/json"}
             )
         assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+        assert response.headers["x-content-type-options"] == "nosniff"
 
     async def test_chunked_body_over_the_limit_is_413(self, client_for: ClientFactory) -> None:
         async def chunks() -> AsyncIterator[bytes]:
@@ -114,6 +117,16 @@ class TestLimits:
                 "/api/items", content=chunks(), headers={"Content-Type": "application/json"}
             )
         assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM
+        assert "4096 bytes" in response.json()["detail"]
+
+    async def test_body_within_the_limit_is_accepted(self, client_for: ClientFactory) -> None:
+        body = json.dumps({"name": "x" * 100, "price": "1.00"})
+        async with client_for(max_body_size=1024) as client:
+            response = await client.post(
+                "/api/items", content=body, headers={"Content-Type": "application/json"}
+            )
+        assert response.status_code == 201
 
     async def test_untrusted_host_is_refused(self, client_for: ClientFactory) -> None:
         async with client_for(trusted_hosts=["api.example.com"]) as client:

@@ -64,7 +64,7 @@ class UnprocessableError(AppError):
     status_code = 422
 
 
-def _problem_response(
+def problem_response(
     path: str | None,
     status: int,
     detail: str | None,
@@ -90,14 +90,14 @@ def _problem_response(
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):
         raise exc
-    return _problem_response(request.url.path, exc.status_code, exc.detail, exc.headers)
+    return problem_response(request.url.path, exc.status_code, exc.detail, exc.headers)
 
 
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return _problem_response(request.url.path, exc.status_code, detail, dict(exc.headers or {}))
+    return problem_response(request.url.path, exc.status_code, detail, dict(exc.headers or {}))
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -108,7 +108,7 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
         FieldError(loc=list(error.get("loc", ())), msg=error["msg"], type=error["type"])
         for error in exc.errors()
     ]
-    return _problem_response(request.url.path, 422, "The request is invalid.", errors=errors)
+    return problem_response(request.url.path, 422, "The request is invalid.", errors=errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -145,7 +145,7 @@ class UnhandledErrorMiddleware:
             logger.exception("unhandled_error", path=scope.get("path"))
             if response_started:
                 raise
-            response = _problem_response(scope["path"], 500, "An unexpected error occurred.")
+            response = problem_response(scope["path"], 500, "An unexpected error occurred.")
             await response(scope, receive, send)
 
 

@@ -1,7 +1,10 @@
-"""Security headers on every HTTP response."""
+"""Security headers on every response, and the request body size limit."""
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import problem_response
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI and ReDoc load their bundles from jsDelivr and use inline bootstrapping.
@@ -47,3 +50,44 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, add_headers)
+
+
+class RequestBodyTooLargeError(HTTPException):
+    def __init__(self, max_body_size: int) -> None:
+        super().__init__(413, f"The request body exceeds {max_body_size} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """413 for request bodies over `max_body_size` bytes, declared or streamed (chunked).
+
+    A declared Content-Length over the limit is refused before the body is read; a streamed
+    body is counted as it arrives and refused as soon as it passes the limit, so memory stays
+    bounded either way. Both answers are problem documents like every other error.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_size:
+            error = RequestBodyTooLargeError(self.max_body_size)
+            response = problem_response(scope["path"], 413, error.detail)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    raise RequestBodyTooLargeError(self.max_body_size)
+            return message
+
+        await self.app(scope, counting_receive, send)
