@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,37 @@ def services() -> dict[str, str]:
             pytest.fail(message)
         pytest.skip(message)
     return {"TEST_DATABASE_URL": POSTGRES_URL, "TEST_REDIS_URL": REDIS_URL}
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone of this repository with the working tree under test committed as HEAD.
+
+    Copier updates need real commits: the clone keeps the history (older releases) and adds
+    the current, possibly uncommitted, state on top.
+    """
+    clone = tmp_path_factory.mktemp("template") / "repo"
+    git(REPO_ROOT, "clone", "-q", "--no-local", str(REPO_ROOT), str(clone))
+    listing = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    tracked = set(filter(None, listing.split("\0")))
+    for name in set(filter(None, git(clone, "ls-files", "-z").split("\0"))) - tracked:
+        (clone / name).unlink()
+    for name in tracked:
+        if (REPO_ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, clone / name)
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "--allow-empty", "-m", "working tree under test")
+    return clone

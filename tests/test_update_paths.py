@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import filecmp
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import copier
-import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import git
 
 ANSWERS = {"project_name": "Acme Orders"}
 # Files that legitimately differ from a fresh render: the answers record and the secrets.
@@ -24,35 +21,6 @@ NOT_COMPARED = {".copier-answers.yml", ".env"}
 USER_FILE = "app/billing/__init__.py"
 USER_LINE = "# Team convention: keep routers thin.\n"
 CONFLICT = re.compile(rb"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
-
-
-def git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    clone = tmp_path_factory.mktemp("template") / "repo"
-    git(REPO_ROOT, "clone", "-q", "--no-local", str(REPO_ROOT), str(clone))
-    listing = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    tracked = set(filter(None, listing.split("\0")))
-    for name in set(filter(None, git(clone, "ls-files", "-z").split("\0"))) - tracked:
-        (clone / name).unlink()
-    for name in tracked:
-        if (REPO_ROOT / name).is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, clone / name)
-    git(clone, "add", "-A")
-    git(clone, "commit", "-q", "--allow-empty", "-m", "working tree under test")
-    return clone
 
 
 def baseline_commit(clone: Path) -> str:
