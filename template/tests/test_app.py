@@ -1,16 +1,22 @@
 """Behaviour every route shares: errors, request ids, headers, limits, logs, metrics."""
 
 import json
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx2
 import pytest
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from app.core.config import Settings
+from app.core.db import SessionDep
 from tests.conftest import ClientFactory, running_client
+from tests.database import alembic
 
 PROBLEM = "application/problem+json"
 
@@ -225,3 +231,41 @@ class TestOpenApi:
                 documented = set(operation["responses"])
                 assert {"422", "500"} <= documented, f"{method.upper()} {path}: {documented}"
                 assert operation.get("description"), f"{method.upper()} {path} has no docstring"
+
+
+class TestDatabaseOutage:
+    async def test_api_answers_503_while_the_database_is_down_and_recovers(
+        self, client_for: ClientFactory, tmp_path: Path
+    ) -> None:
+        # The database directory does not exist yet: every query fails as if the server were down.
+        url = f"sqlite+aiosqlite:///{tmp_path / 'later' / 'app.db'}"
+        async with client_for(database_url=url) as client:
+            down = await client.get("/api/items")
+            assert down.status_code == 503
+            assert down.headers["content-type"] == PROBLEM
+            assert down.headers["retry-after"] == "5"
+            assert "sqlite" not in down.text.lower()
+            assert (await client.get("/health/ready")).status_code == 503
+
+            (tmp_path / "later").mkdir()
+            alembic(url, "upgrade", "heads")
+            assert (await client.get("/api/items")).status_code == 200
+            assert (await client.get("/health/ready")).status_code == 200
+
+    @pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL"),
+        reason="statement timeouts are enforced by PostgreSQL (services mode)",
+    )
+    async def test_a_slow_query_is_cancelled_with_503(self, settings: Settings) -> None:
+        def add_slow_route(app: FastAPI) -> None:
+            async def slow(session: SessionDep) -> None:
+                await session.execute(text("SELECT pg_sleep(5)"))
+
+            app.add_api_route("/slow", slow)
+
+        fast_timeout = settings.model_copy(update={"database_statement_timeout_ms": 200})
+        async with running_client(fast_timeout, add_slow_route) as client:
+            started = time.monotonic()
+            response = await client.get("/slow")
+        assert response.status_code == 503
+        assert time.monotonic() - started < 4

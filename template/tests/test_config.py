@@ -4,7 +4,7 @@ from pydantic import SecretStr, ValidationError
 from app.core.config import Settings
 from tests.conftest import make_settings
 
-STRONG_SECRET = "9f1c4e7a2b8d5f0c3e6a9b2d5f8c1e4a7b0d3f6c"
+STRONG_SECRET = "9f1c4e7a2b8d5f0c3e6a9b2d5f8c1e4a7b0d3f6c"  # gitleaks:allow (test value)
 
 
 def production(**overrides: object) -> Settings:

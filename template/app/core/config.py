@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     database_pool_timeout: float = Field(default=30.0, gt=0)
     database_pool_recycle: int = Field(default=1800, ge=-1)
     database_echo: bool = False
+    database_statement_timeout_ms: int = Field(default=30_000, ge=100)
 
     redis_url: str | None = None
 

@@ -12,7 +12,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorParam, Limit
 from app.items import service
 from app.items.repository import ItemFilters
-from app.items.schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate
+from app.items.schemas import PRICE_PATTERN, ItemCreate, ItemPage, ItemRead, ItemUpdate
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -35,13 +35,18 @@ async def list_items(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: CursorParam = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name")] = None,
-    min_price: Annotated[Decimal | None, Query(ge=0, max_digits=12)] = None,
-    max_price: Annotated[Decimal | None, Query(ge=0, max_digits=12)] = None,
+    min_price: Annotated[str | None, Query(pattern=PRICE_PATTERN, examples=["10.00"])] = None,
+    max_price: Annotated[str | None, Query(pattern=PRICE_PATTERN, examples=["99.99"])] = None,
     in_stock: bool | None = None,
     if_none_match: IfNoneMatch = None,
 ) -> ItemPage | Response:
     """List items, oldest first, one page at a time."""
-    filters = ItemFilters(name=name, min_price=min_price, max_price=max_price, in_stock=in_stock)
+    filters = ItemFilters(
+        name=name,
+        min_price=Decimal(min_price) if min_price is not None else None,
+        max_price=Decimal(max_price) if max_price is not None else None,
+        in_stock=in_stock,
+    )
     page = await service.list_items(session, filters, cursor, limit)
     etag = conditional.weak_etag_for(page.model_dump_json().encode())
     if conditional.none_match(if_none_match, etag):
@@ -91,7 +96,7 @@ async def read_item(
     return ItemRead.model_validate(item)
 
 
-@router.patch("/{item_id}", responses=error_responses(404, 409, 412, 413, 422, 500))
+@router.patch("/{item_id}", responses=error_responses(400, 404, 409, 412, 413, 422, 500))
 async def update_item(
     item_id: uuid.UUID,
     changes: ItemUpdate,

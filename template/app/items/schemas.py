@@ -1,17 +1,67 @@
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PRICE_PATTERN = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+MAX_WHOLE_PRICE = 9_999_999_999
+CENTS = Decimal("0.01")
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema calls 3.0 an integer; "3" and true are not.
+    if isinstance(value, bool | str) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("expected a whole number")
+    return value
+
+
+def _price_as_text_or_integer(value: object) -> object:
+    # Money never travels as a binary float: 0.1 + 0.2 is not 0.3. Strings or integers only.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError('send the price as a string such as "12.50", or as an integer')
+    if isinstance(value, str) and not re.fullmatch(PRICE_PATTERN, value):
+        raise ValueError('the price must look like "12.50": up to 10 digits and 2 decimals')
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S")]
 Description = Annotated[str, StringConstraints(max_length=2000)]
-# JSON has no decimal type: accept a string ("12.50") or a number, never a bool.
 Price = Annotated[
-    Decimal, Field(strict=False, ge=0, max_digits=12, decimal_places=2, examples=["12.50"])
+    Decimal,
+    BeforeValidator(_price_as_text_or_integer),
+    Field(strict=False, ge=0, le=MAX_WHOLE_PRICE, max_digits=12, decimal_places=2),
+    AfterValidator(lambda price: price.quantize(CENTS)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": PRICE_PATTERN},
+                {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE_PRICE},
+            ],
+            "examples": ["12.50"],
+        }
+    ),
 ]
-Quantity = Annotated[int, Field(ge=0, le=1_000_000_000)]
+MAX_QUANTITY = 1_000_000_000
+Quantity = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(strict=False, ge=0, le=MAX_QUANTITY),
+    # Stated explicitly: with a before-validator pydantic would emit non-standard ge/le keys.
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_QUANTITY}),
+]
 
 
 class StrictInput(BaseModel):
@@ -27,10 +77,14 @@ class ItemCreate(StrictInput):
 
 
 class ItemUpdate(StrictInput):
-    name: Name | None = None
+    """Only the fields sent are changed; `description` may be cleared with null."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: Name | SkipJsonSchema[None] = None
     description: Description | None = None
-    price: Price | None = None
-    quantity: Quantity | None = None
+    price: Price | SkipJsonSchema[None] = None
+    quantity: Quantity | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:

@@ -44,7 +44,10 @@ class TestCreate:
             (an_item(is_admin=True), "is_admin"),  # unknown fields: no mass assignment
             (an_item(quantity="3"), "quantity"),  # no string-to-int coercion
             (an_item(quantity=True), "quantity"),
+            (an_item(quantity=2.5), "quantity"),
             (an_item(price=True), "price"),
+            (an_item(price=12.5), "price"),  # money never as a binary float
+            (an_item(price="012.50"), "price"),
             (an_item(price="-1.00"), "price"),
             (an_item(price="1.001"), "price"),
             (an_item(price="NaN"), "price"),
@@ -68,6 +71,9 @@ class TestCreate:
         assert any(field in error["loc"] for error in errors), errors
         assert all("input" not in error for error in errors)
         assert (await client.get(ITEMS)).json()["items"] == []
+
+    async def test_integer_price_is_stored_with_cents(self, client: httpx2.AsyncClient) -> None:
+        assert (await create(client, price=12))["price"] == "12.00"
 
     async def test_rejects_malformed_json(self, client: httpx2.AsyncClient) -> None:
         response = await client.post(
