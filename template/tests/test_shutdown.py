@@ -1,0 +1,75 @@
+"""Graceful shutdown with a real uvicorn process: SIGTERM lets in-flight requests finish."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+
+from tests.database import PROJECT_ROOT
+
+IN_FLIGHT = 5
+GRACEFUL_TIMEOUT_SECONDS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def wait_until_serving(base_url: str, process: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx2.AsyncClient(base_url=base_url) as client:
+        while time.monotonic() < deadline:
+            assert process.returncode is None, "the server exited during start-up"
+            try:
+                if (await client.get("/health/live")).status_code == 200:
+                    return
+            except httpx2.TransportError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("the server did not start within 30 s")
+
+
+async def test_sigterm_lets_in_flight_requests_finish(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.shutdown_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            str(GRACEFUL_TIMEOUT_SECONDS),
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"},
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_serving(base_url, process)
+        async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
+            requests = [asyncio.create_task(client.get("/slow")) for _ in range(IN_FLIGHT)]
+            await asyncio.sleep(0.5)  # every request is now being handled
+            process.send_signal(signal.SIGTERM)
+            responses = await asyncio.gather(*requests)
+        exit_code = await asyncio.wait_for(process.wait(), GRACEFUL_TIMEOUT_SECONDS)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert [response.status_code for response in responses] == [200] * IN_FLIGHT
+    assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a clean stop
+    assert "Application shutdown complete" in log.read_text()
