@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -91,6 +92,7 @@ def markdown_report(reports: Mapping[str, ProjectReport], title: str) -> str:
                 cells.append(_seconds(result))
         label = "passed" if report.ok else f"**{_result_label(report)}**"
         lines.append(f"| `{combo_id}` | " + " | ".join(cells) + f" | {label} |")
+    lines += ["", *timing_summary(reports)]
     for combo_id, report in reports.items():
         failed = report.failed
         if failed is None:
@@ -107,6 +109,24 @@ def markdown_report(reports: Mapping[str, ProjectReport], title: str) -> str:
             fence,
         ]
     return "\n".join(lines) + "\n"
+
+
+def timing_summary(reports: Mapping[str, ProjectReport]) -> list[str]:
+    """Markdown lines: the median of each step over the combinations, and the slowest one."""
+    if not reports:
+        return []
+    lines = ["## Timings", "", "| step | median s | max s |", "|---|---:|---:|"]
+    for name in _step_names(reports):
+        seconds = [
+            result.seconds
+            for report in reports.values()
+            if (result := report.result(name)) is not None and result.status is not Status.SKIPPED
+        ]
+        if seconds:
+            lines.append(f"| {name} | {statistics.median(seconds):.1f} | {max(seconds):.1f} |")
+    slowest_id, slowest = max(reports.items(), key=lambda item: item[1].seconds)
+    lines += ["", f"Slowest combination: `{slowest_id}` ({slowest.seconds:.0f} s of steps)."]
+    return lines
 
 
 def _xml_text(text: str) -> str:

@@ -581,6 +581,8 @@ def test_reports_markdown_and_junit(tmp_path: Path) -> None:
     assert "| `base` |" in markdown
     assert "## `alpha`: tests failed" in markdown
     assert "bad news" in markdown
+    assert "| lint |" in markdown  # per-step timing row
+    assert "Slowest combination: `" in markdown
     root = ET.fromstring(reports.junit_xml(results, "matrix"))
     cases = root.findall(".//testcase")
     assert len(cases) == 4
