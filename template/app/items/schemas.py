@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -26,20 +26,28 @@ class ItemCreate(StrictInput):
     quantity: Quantity = 0
 
 
-class ItemUpdate(StrictInput):
-    name: Name | None = None
-    description: Description | None = None
-    price: Price | None = None
-    quantity: Quantity | None = None
+class PartialUpdate(StrictInput):
+    """A PATCH body: at least one field, and null only where the column allows it."""
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
-        for field in ("name", "price", "quantity"):
+        for field in self.NOT_NULL:
             if field in self.model_fields_set and getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
+
+
+class ItemUpdate(PartialUpdate):
+    NOT_NULL = ("name", "price", "quantity")
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    quantity: Quantity | None = None
 
 
 class ItemRead(BaseModel):
