@@ -15,24 +15,39 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.versioning.openapi import mark_deprecated
-from app.versioning.policy import STATE_KEY, VersionPolicy, VersionRetiredError
+from app.versioning.policy import (
+    SCOPE_KEY,
+    STATE_KEY,
+    VersionPolicy,
+    VersionRetiredError,
+    policy_of_app,
+)
 
 
 def install_api_versioning(app: FastAPI, policy: VersionPolicy) -> None:
     """Apply `policy` to `app`: headers and 410s per request, `deprecated` in OpenAPI."""
-    setattr(app.state, STATE_KEY, policy)
+    use_policy(app, policy)
     app.add_middleware(ApiVersionMiddleware)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return mark_deprecated(generate_openapi(), getattr(app.state, STATE_KEY))
+        return mark_deprecated(generate_openapi(), policy_of_app(app))
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def use_policy(app: FastAPI, policy: VersionPolicy) -> None:
+    """Replace the policy of an installed app (it is read per request)."""
+    setattr(app.state, STATE_KEY, policy)
+
+
 def gone(error: VersionRetiredError, path: str) -> JSONResponse:
     problem = Problem(
-        title="Gone", status=410, detail=error.detail, instance=path, request_id=correlation_id.get()
+        title="Gone",
+        status=410,
+        detail=error.detail,
+        instance=path,
+        request_id=correlation_id.get(),
     )
     body = problem.model_dump(exclude_none=True)
     if error.successor is not None:
@@ -53,17 +68,20 @@ class ApiVersionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy: VersionPolicy = getattr(scope["app"].state, STATE_KEY)
+        policy = policy_of_app(scope["app"])
         path: str = scope["path"]
         by_path = policy.for_path(path)
         if by_path is not None and by_path.status == "retired":
             await gone(VersionRetiredError(by_path, path), path)(scope, receive, send)
             return
 
+        marks: dict[str, str] = {}
+        scope[SCOPE_KEY] = marks
+
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # Under a version's prefix, or on the unversioned alias (marked by its route).
-                state = by_path or policy.get(scope.get("state", {}).get("api_version", ""))
+                state = by_path or policy.get(marks.get("version", ""))
                 if state is not None:
                     headers = MutableHeaders(scope=message)
                     for name, value in state.deprecation_headers(path, policy.deprecation_url):

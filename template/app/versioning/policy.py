@@ -6,13 +6,16 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Literal
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from app.core.errors import AppError
 
 VersionStatus = Literal["current", "supported", "deprecated", "retired"]
 # The policy on `app.state`, read per request so a test (or a second app) can hold its own.
 STATE_KEY = "api_versioning"
+# A per-request dict the middleware puts in the ASGI scope; the unversioned alias's route
+# writes the version it serves into it. (A dict, so copies of the scope share it.)
+SCOPE_KEY = "app.versioning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +90,13 @@ class VersionPolicy:
         return next((state for state in self.versions if state.owns(path)), None)
 
 
-def policy_of(request: Request) -> VersionPolicy:
-    policy: VersionPolicy = getattr(request.app.state, STATE_KEY)
+def policy_of_app(app: FastAPI) -> VersionPolicy:
+    policy: VersionPolicy = getattr(app.state, STATE_KEY)
     return policy
 
 
+def policy_of(request: Request) -> VersionPolicy:
+    return policy_of_app(request.app)
 
 
 def serve_as(name: str) -> Callable[[Request], Awaitable[None]]:
@@ -102,7 +107,7 @@ def serve_as(name: str) -> Callable[[Request], Awaitable[None]]:
         if state is None:
             raise LookupError(f"API version {name!r} is not in the policy")
         # The middleware reads it to add this version's deprecation headers.
-        request.state.api_version = name
+        request.scope.setdefault(SCOPE_KEY, {})["version"] = name
         if state.status == "retired":
             raise VersionRetiredError(state, request.url.path)
 

@@ -23,6 +23,7 @@ from app.versioning.policy import VersionState, VersionStatus, policy_of
 VERSION_INDEPENDENT = {"x-version-independent": True}
 
 discovery_router = APIRouter(tags=["versions"])
+StatusFilter = Annotated[VersionStatus | None, Query(description="Only versions with this status")]
 
 
 class VersionInfo(BaseModel):
@@ -64,7 +65,7 @@ def _info(state: VersionState, *, docs: bool) -> VersionInfo:
 )
 async def list_versions(
     request: Request,
-    status: Annotated[VersionStatus | None, Query(description="Only versions in this status")] = None,
+    status: StatusFilter = None,
 ) -> VersionList:
     """List the API versions, oldest first, with their status, dates and documents."""
     docs = _docs_visible(request)
