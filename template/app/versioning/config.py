@@ -50,7 +50,10 @@ class VersioningSettings(BaseSettings):
     retired: Annotated[list[VersionName], NoDecode, AfterValidator(_unique)] = []
     # The `rel="deprecation"` link: human-readable deprecation notes. Unset: the discovery
     # endpoint (/api/versions), which lists every version with its status and dates.
-    deprecation_url: str | None = Field(default=None, max_length=2000, pattern=r"^(https://|/)\S+$")
+    # No spaces or angle brackets: the value goes verbatim into a Link header.
+    deprecation_url: str | None = Field(
+        default=None, max_length=2000, pattern=r"^(https://|/)[^\s<>]+$"
+    )
 
     @model_validator(mode="before")
     @classmethod

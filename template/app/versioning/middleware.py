@@ -49,11 +49,8 @@ def gone(error: VersionRetiredError, path: str) -> JSONResponse:
         instance=path,
         request_id=correlation_id.get(),
     )
-    body = problem.model_dump(exclude_none=True)
-    if error.successor is not None:
-        body["successor"] = error.successor
     return JSONResponse(
-        body,
+        problem.model_dump(exclude_none=True),
         status_code=410,
         headers=error.headers,
         media_type=PROBLEM_MEDIA_TYPE,
@@ -82,7 +79,8 @@ class ApiVersionMiddleware:
             if message["type"] == "http.response.start":
                 # Under a version's prefix, or on the unversioned alias (marked by its route).
                 state = by_path or policy.get(marks.get("version", ""))
-                if state is not None:
+                # A retired version's 410 carries its own Link to the successor.
+                if state is not None and state.status != "retired":
                     headers = MutableHeaders(scope=message)
                     for name, value in state.deprecation_headers(path, policy.deprecation_url):
                         headers.append(name, value)

@@ -21,7 +21,7 @@ class ApiVersions:
             raise ValueError("give at least one version, each once")
         self.names = names
         self.routers = {name: APIRouter() for name in names}
-        self.api_prefix = ""
+        self.api_prefix: str | None = None  # set by mount()
         self.alias: str | None = None
 
     def __getitem__(self, name: str) -> APIRouter:
@@ -53,6 +53,8 @@ class ApiVersions:
 
     def policy(self, settings: VersioningSettings) -> VersionPolicy:
         """This catalogue under `settings`; raises ValueError on settings that do not fit it."""
+        if self.api_prefix is None:
+            raise RuntimeError("mount() the versions on the API router before building a policy")
         known = set(self.names)
         named = set(settings.deprecated) | set(settings.sunset) | set(settings.retired)
         problems = [f"unknown API version {name!r}" for name in sorted(named - known)]

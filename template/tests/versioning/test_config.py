@@ -31,6 +31,7 @@ def test_reads_json_dates_and_a_comma_separated_list(monkeypatch: pytest.MonkeyP
         ({"deprecated": {"version1": "2026-03-01T00:00:00Z"}}, "pattern"),
         ({"retired": ["v1", "v1"]}, "twice"),
         ({"deprecation_url": "javascript:alert(1)"}, "pattern"),
+        ({"deprecation_url": "/docs>; rel=evil"}, "pattern"),
     ],
 )
 def test_refuses_inconsistent_settings(overrides: dict[str, object], message: str) -> None:
@@ -56,3 +57,8 @@ def test_the_policy_refuses_settings_that_do_not_fit_the_versions(
 def test_a_catalogue_needs_distinct_versions() -> None:
     with pytest.raises(ValueError, match="each once"):
         ApiVersions("v1", "v1")
+
+
+def test_a_policy_needs_the_versions_mounted() -> None:
+    with pytest.raises(RuntimeError, match="mount"):
+        ApiVersions("v1", "v2").policy(versioning_settings())

@@ -149,7 +149,8 @@ class TestRetiredVersion:
         body = response.json()
         assert body["status"] == 410
         assert successor in body["detail"]
-        assert f'<{successor}>; rel="successor-version"' in links(response)
+        assert links(response) == [f'<{successor}>; rel="successor-version"']
+        assert "deprecation" not in response.headers
         assert remaining == []  # nothing ran behind the 410
 
     async def test_the_successor_keeps_working(
