@@ -73,11 +73,10 @@ class VersionRetiredError(AppError):
 
 @dataclass(frozen=True, slots=True)
 class VersionPolicy:
-    """Every version's status, dates and paths, plus the unversioned alias if any."""
+    """Every version's status, dates and paths, oldest first."""
 
     versions: tuple[VersionState, ...]
     deprecation_url: str
-    alias: str | None
 
     def __iter__(self) -> Iterator[VersionState]:
         return iter(self.versions)

@@ -6,9 +6,11 @@ API_VERSIONING_* settings into a `VersionPolicy`, refusing settings that name an
 version or deprecate the newest one (it would have no successor to point to).
 """
 
+import re
+
 from fastapi import APIRouter, Depends
 
-from app.versioning.config import VersioningSettings
+from app.versioning.config import VERSION_NAME_PATTERN, VersioningSettings
 from app.versioning.policy import VersionPolicy, VersionState, VersionStatus, serve_as
 from app.versioning.router import discovery_router, docs_router
 
@@ -19,10 +21,12 @@ class ApiVersions:
     def __init__(self, *names: str) -> None:
         if not names or len(set(names)) != len(names):
             raise ValueError("give at least one version, each once")
+        misnamed = [name for name in names if not re.fullmatch(VERSION_NAME_PATTERN, name)]
+        if misnamed:
+            raise ValueError(f"version names look like v1, v2, ...: not {misnamed}")
         self.names = names
         self.routers = {name: APIRouter() for name in names}
         self.api_prefix: str | None = None  # set by mount()
-        self.alias: str | None = None
 
     def __getitem__(self, name: str) -> APIRouter:
         return self.routers[name]
@@ -44,7 +48,6 @@ class ApiVersions:
             api_router.include_router(docs_router(name), prefix=f"/{name}")
         api_router.include_router(discovery_router)
         if unversioned_alias is not None:
-            self.alias = unversioned_alias
             api_router.include_router(
                 self.routers[unversioned_alias],
                 include_in_schema=False,
@@ -78,7 +81,6 @@ class ApiVersions:
         return VersionPolicy(
             versions=tuple(states),
             deprecation_url=settings.deprecation_url or f"{self.api_prefix}/versions",
-            alias=self.alias,
         )
 
 

@@ -54,9 +54,14 @@ def test_the_policy_refuses_settings_that_do_not_fit_the_versions(
         api_versions.policy(versioning_settings(**overrides))
 
 
-def test_a_catalogue_needs_distinct_versions() -> None:
-    with pytest.raises(ValueError, match="each once"):
-        ApiVersions("v1", "v1")
+@pytest.mark.parametrize(
+    ("names", "message"), [(("v1", "v1"), "each once"), ((), "each once"), (("v1", "beta"), "beta")]
+)
+def test_a_catalogue_needs_distinct_well_named_versions(
+    names: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        ApiVersions(*names)
 
 
 def test_a_policy_needs_the_versions_mounted() -> None:
