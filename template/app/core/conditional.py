@@ -2,6 +2,11 @@
 
 import hashlib
 
+from starlette.responses import Response
+
+# Clients may cache, but must revalidate with If-None-Match before reuse.
+REVALIDATE = "private, no-cache"
+
 
 def strong_etag(value: str) -> str:
     return f'"{value}"'
@@ -32,3 +37,13 @@ def match(header: str, etag: str) -> bool:
     return any(
         tag.strip() == etag and not tag.strip().startswith("W/") for tag in header.split(",")
     )
+
+
+def revalidate(response: Response, etag: str, if_none_match: str | None) -> Response | None:
+    """Tag `response` with `etag`; return a bodiless 304 to send instead when the client's copy
+    (If-None-Match) is current."""
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    if none_match(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return None

@@ -17,7 +17,9 @@ DOCS_CSP = (
     "worker-src 'self' blob:; "
     "frame-ancestors 'none'"
 )
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# Docs pages by their last path segments, so that docs served under a prefix (one per API
+# version, say /api/v1/docs) get the same policy.
+DOCS_SUFFIXES = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 class SecurityHeadersMiddleware:
@@ -39,7 +41,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+        csp = DOCS_CSP if scope["path"].endswith(DOCS_SUFFIXES) else API_CSP
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

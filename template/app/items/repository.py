@@ -16,6 +16,18 @@ class ItemFilters:
     max_price: Decimal | None = None
     in_stock: bool | None = None
 
+    @classmethod
+    def parse(
+        cls, name: str | None, min_price: str | None, max_price: str | None, in_stock: bool | None
+    ) -> "ItemFilters":
+        """Filters from query values already checked against the price pattern."""
+        return cls(
+            name=name,
+            min_price=Decimal(min_price) if min_price is not None else None,
+            max_price=Decimal(max_price) if max_price is not None else None,
+            in_stock=in_stock,
+        )
+
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

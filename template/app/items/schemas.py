@@ -2,7 +2,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -76,24 +76,33 @@ class ItemCreate(StrictInput):
     quantity: Quantity = 0
 
 
-class ItemUpdate(StrictInput):
-    """Only the fields sent are changed; `description` may be cleared with null."""
+class PartialUpdate(StrictInput):
+    """A PATCH body: at least one field, and null only where the column allows it."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    name: Name | SkipJsonSchema[None] = None
-    description: Description | None = None
-    price: Price | SkipJsonSchema[None] = None
-    quantity: Quantity | SkipJsonSchema[None] = None
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
-        for field in ("name", "price", "quantity"):
+        for field in self.NOT_NULL:
             if field in self.model_fields_set and getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
+
+
+class ItemUpdate(PartialUpdate):
+    """Only the fields sent are changed; `description` may be cleared with null."""
+
+    NOT_NULL = ("name", "price", "quantity")
+
+    # SkipJsonSchema: null is refused for these, so the schema must not offer it.
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | None = None
+    price: Price | SkipJsonSchema[None] = None
+    quantity: Quantity | SkipJsonSchema[None] = None
 
 
 class ItemRead(BaseModel):
