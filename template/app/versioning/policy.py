@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 
@@ -40,7 +41,8 @@ class VersionState:
             return None
         api_prefix = self.path.rsplit("/", 1)[0]
         rest = path.removeprefix(self.path if self.owns(path) else api_prefix)
-        return self.successor.path + rest
+        # Percent-encoded: the path goes into a Link header, which must stay ASCII.
+        return quote(self.successor.path + rest, safe="/")
 
     def deprecation_headers(self, path: str, deprecation_url: str) -> list[tuple[str, str]]:
         """RFC 9745 Deprecation, RFC 8594 Sunset and their Link relations; none when current."""

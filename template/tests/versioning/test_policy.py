@@ -80,6 +80,15 @@ class TestDeprecationHeaders:
         assert f'</api/v2/items/{item["id"]}>; rel="successor-version"' in links(response)
         assert successor.status_code == 200
 
+    async def test_a_non_ascii_path_gets_an_encoded_link(
+        self, versioned_client_for: VersionedClientFactory
+    ) -> None:
+        # Found by the fuzzer: header values must stay ASCII whatever the request path holds.
+        async with versioned_client_for() as client:
+            response = await client.get("/api/v1/items/caf\u00e9")
+        assert response.status_code == 422
+        assert '</api/v2/items/caf%C3%A9>; rel="successor-version"' in links(response)
+
     async def test_the_unversioned_alias_is_v1_and_says_so(
         self, versioned_client_for: VersionedClientFactory
     ) -> None:
