@@ -1,5 +1,4 @@
 import uuid
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
