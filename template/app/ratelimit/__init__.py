@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry
 
 from app.core.config import Settings
@@ -38,6 +40,8 @@ __all__ = [
 
 SETTINGS_ATTRIBUTE = "rate_limit_settings"
 
+logger = structlog.get_logger(__name__)
+
 
 def install_rate_limiting(
     app: FastAPI,
@@ -56,6 +60,10 @@ def install_rate_limiting(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         current: RateLimitSettings = getattr(app.state, SETTINGS_ATTRIBUTE)
+        # A misspelt override would silently leave its route on the default limit.
+        names = {route.name for route in iter_route_contexts(app.routes)}
+        if unknown := sorted(set(current.routes) - names):
+            logger.warning("rate_limit_unknown_routes", routes=unknown)
         async with open_limiter(current, settings.redis_url, metrics) as limiter:
             # Lifespan state: every request sees it as request.state.rate_limiter.
             yield {"rate_limiter": limiter}

@@ -2,6 +2,7 @@
 Redis at TEST_REDIS_URL). Security catalogue R01, R03, R04, R09."""
 
 import asyncio
+import json
 import re
 import time
 from typing import Any
@@ -156,6 +157,17 @@ class TestPolicies:
         # The override has its own counter: the default budget is untouched.
         assert other.status_code == 200
         assert other.headers["x-ratelimit-remaining"] == "9"
+
+    async def test_an_override_for_an_unknown_route_is_reported_at_start_up(
+        self, settings: Settings, prefix: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        json_logs = settings.model_copy(update={"log_format": "json"})
+        rate_limits = limits(prefix, routes={"ping": "3/minute", "create_itme": "1/minute"})
+        async with started(json_logs, rate_limits):
+            pass
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+        warnings = [line for line in lines if line.get("event") == "rate_limit_unknown_routes"]
+        assert [warning["routes"] for warning in warnings] == [["create_itme"]]
 
     async def test_strict_routes_get_the_strict_limit(
         self, settings: Settings, prefix: str
