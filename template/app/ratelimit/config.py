@@ -63,6 +63,9 @@ class RateLimitSettings(BaseSettings):
     strict: str = "5/minute"
     strict_routes: Annotated[list[str], NoDecode] = ["login", "refresh"]
     exempt_roles: Annotated[list[str], NoDecode] = ["admin"]
+    # A quota per tenant on top of the per-client limits, for principals that carry a
+    # tenant id (multi-tenancy). Unset: no tenant quota.
+    tenant: str | None = None
     strategy: Strategy = "moving-window"
     # Unset: Redis when REDIS_URL is set, else this process's memory. "memory://" forces memory.
     storage_url: str | None = None
@@ -72,9 +75,11 @@ class RateLimitSettings(BaseSettings):
     # Retry-After of the 503 a strict route answers while the storage is unreachable.
     unavailable_retry_after: int = Field(default=5, ge=1)
 
-    @field_validator("default", "strict")
+    @field_validator("default", "strict", "tenant")
     @classmethod
-    def _valid_limit(cls, value: str, info: ValidationInfo) -> str:
+    def _valid_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         try:
             return _check_limit(value)
         except ValueError as error:

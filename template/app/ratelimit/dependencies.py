@@ -64,7 +64,7 @@ def _route_name(request: Request) -> str:
 
 
 async def enforce_rate_limit(request: Request) -> None:
-    """Count this request against its route's policy; 429 over the limit."""
+    """Count this request against its route's policy (and its tenant's quota); 429 if over."""
     limiter: Limiter | None = getattr(request.state, "rate_limiter", None)
     if limiter is None:
         raise RuntimeError("the rate limiter is not running: start the app with its lifespan")
@@ -74,18 +74,29 @@ async def enforce_rate_limit(request: Request) -> None:
     exempt = frozenset(limiter.settings.exempt_roles)
     if principal is not None and principal.has_any_role(exempt):
         return
-    policy = limiter.policies.for_route(_route_name(request))
-    try:
-        decision = await limiter.hit(policy, client_key(request))
-    except StorageUnavailableError:
-        if policy.fail_closed:
-            raise RateLimitUnavailableError(limiter.settings.unavailable_retry_after) from None
-        return  # fail open: availability of ordinary routes beats limiting them
+    checks = [(limiter.policies.for_route(_route_name(request)), client_key(request))]
+    tenant_quota = limiter.policies.tenant
+    if tenant_quota is not None and principal is not None and principal.tenant_id is not None:
+        checks.append((tenant_quota, f"tenant:{principal.tenant_id}"))
+    decisions = []
+    for policy, key in checks:
+        try:
+            decision = await limiter.hit(policy, key)
+        except StorageUnavailableError:
+            if policy.fail_closed:
+                raise RateLimitUnavailableError(limiter.settings.unavailable_retry_after) from None
+            continue  # fail open: availability of ordinary routes beats limiting them
+        decisions.append(decision)
+        if not decision.allowed:
+            break  # a refused request does not spend the tenant's quota
+    if not decisions:
+        return
     headers = request.scope.get(HEADERS_SCOPE_KEY)
     if isinstance(headers, list):
-        headers.extend(rate_limit_headers(decision))
-    if not decision.allowed:
-        raise RateLimitedError(max(1, decision.reset_after))
+        headers.extend(rate_limit_headers(decisions))
+    refused = [decision for decision in decisions if not decision.allowed]
+    if refused:
+        raise RateLimitedError(max(1, refused[0].reset_after))
 
 
 RATE_LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(429)

@@ -11,13 +11,28 @@ import time
 from app.ratelimit.limiter import Decision
 
 
-def rate_limit_headers(decision: Decision) -> list[tuple[str, str]]:
-    policy = decision.policy
-    name = policy.name.replace("\\", "\\\\").replace('"', '\\"')
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def rate_limit_headers(decisions: list[Decision]) -> list[tuple[str, str]]:
+    """Headers for the policies a request was counted against (at least one).
+
+    The draft fields list every policy; the X- trio, which has room for one, describes the
+    one closest to refusing.
+    """
+    policies = ", ".join(
+        f"{_quoted(d.policy.name)};q={d.policy.item.amount};w={d.policy.window_seconds}"
+        for d in decisions
+    )
+    current = ", ".join(
+        f"{_quoted(d.policy.name)};r={d.remaining};t={d.reset_after}" for d in decisions
+    )
+    tightest = min(decisions, key=lambda d: (d.allowed, d.remaining))
     return [
-        ("RateLimit-Policy", f'"{name}";q={policy.item.amount};w={policy.window_seconds}'),
-        ("RateLimit", f'"{name}";r={decision.remaining};t={decision.reset_after}'),
-        ("X-RateLimit-Limit", str(policy.item.amount)),
-        ("X-RateLimit-Remaining", str(decision.remaining)),
-        ("X-RateLimit-Reset", str(int(time.time()) + decision.reset_after)),
+        ("RateLimit-Policy", policies),
+        ("RateLimit", current),
+        ("X-RateLimit-Limit", str(tightest.policy.item.amount)),
+        ("X-RateLimit-Remaining", str(tightest.remaining)),
+        ("X-RateLimit-Reset", str(int(time.time()) + tightest.reset_after)),
     ]

@@ -36,6 +36,7 @@ from app.ratelimit.config import RateLimitSettings, parse_limit
 logger = structlog.get_logger(__name__)
 
 DEFAULT_POLICY = "default"
+TENANT_POLICY = "tenant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,9 @@ class Policies:
             # An override changes the number, never the failure mode of a strict route.
             strict = name in self._by_route
             self._by_route[name] = Policy(name, parse_limit(limit), fail_closed=strict)
+        self.tenant = (
+            Policy(TENANT_POLICY, parse_limit(settings.tenant)) if settings.tenant else None
+        )
 
     def for_route(self, name: str) -> Policy:
         return self._by_route.get(name, self.default)

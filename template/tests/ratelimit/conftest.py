@@ -31,7 +31,7 @@ def limits(prefix: str, **overrides: Any) -> RateLimitSettings:
 
 
 class PrincipalFromHeader:
-    """Test stand-in for an authentication layer: X-Test-User: subject[;role,role]."""
+    """Test stand-in for an authentication layer: X-Test-User: subject[;roles[;tenant]]."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,9 +40,11 @@ class PrincipalFromHeader:
         if scope["type"] == "http":
             value = dict(scope["headers"]).get(b"x-test-user")
             if value is not None:
-                subject, _, roles = value.decode().partition(";")
+                subject, roles, tenant = [*value.decode().split(";"), "", ""][:3]
                 principal = Principal(
-                    subject=subject, roles=frozenset(filter(None, roles.split(",")))
+                    subject=subject,
+                    roles=frozenset(filter(None, roles.split(","))),
+                    tenant_id=tenant or None,
                 )
                 # A copy: the test lifespan manager shares one state dict between requests.
                 scope["state"] = {**scope.get("state", {}), "principal": principal}

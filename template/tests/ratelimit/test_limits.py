@@ -188,7 +188,12 @@ class TestPolicies:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("default", "100 per banana"), ("strict", "0/minute"), ("routes", {"ping": "often"})],
+        [
+            ("default", "100 per banana"),
+            ("strict", "0/minute"),
+            ("tenant", "lots"),
+            ("routes", {"ping": "often"}),
+        ],
     )
     def test_invalid_limits_stop_the_start_with_a_clear_message(
         self, field: str, value: Any
@@ -263,6 +268,29 @@ class TestKeys:
             assert (await home.get(ITEMS, headers={"X-Test-User": "bob"})).status_code == 200
             # And so does the anonymous traffic of that address.
             assert (await home.get(ITEMS)).status_code == 200
+
+    async def test_a_tenant_quota_is_shared_by_the_tenants_users(
+        self, settings: Settings, prefix: str
+    ) -> None:
+        rate_limits = limits(prefix, default="5/minute", tenant="3/minute")
+        async with started(settings, rate_limits) as app, client(app) as http:
+            alice, bob = {"X-Test-User": "alice;;t1"}, {"X-Test-User": "bob;;t1"}
+            first = await http.get(ITEMS, headers=alice)
+            statuses = [(await http.get(ITEMS, headers=who)).status_code for who in (alice, bob)]
+            refused = await http.get(ITEMS, headers=bob)
+            other_tenant = await http.get(ITEMS, headers={"X-Test-User": "carol;;t2"})
+            no_tenant = await http.get(ITEMS, headers={"X-Test-User": "dave"})
+        assert first.status_code == 200
+        assert first.headers["ratelimit-policy"] == '"default";q=5;w=60, "tenant";q=3;w=60'
+        assert first.headers["ratelimit"].startswith('"default";r=4;t=')
+        assert ', "tenant";r=2;t=' in first.headers["ratelimit"]
+        assert first.headers["x-ratelimit-limit"] == "3"  # the policy closest to refusing
+        assert statuses == [200, 200]
+        assert refused.status_code == 429
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert other_tenant.status_code == 200
+        assert no_tenant.status_code == 200
+        assert no_tenant.headers["ratelimit-policy"] == '"default";q=5;w=60'
 
     async def test_exempt_roles_are_not_limited(self, settings: Settings, prefix: str) -> None:
         async with (
