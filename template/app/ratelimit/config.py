@@ -70,7 +70,8 @@ class RateLimitSettings(BaseSettings):
     # Unset: Redis when REDIS_URL is set, else this process's memory. "memory://" forces memory.
     storage_url: str | None = None
     key_prefix: str = Field(default="ratelimit", min_length=1, pattern=r"^[A-Za-z0-9:_.-]+$")
-    # Upper bound, in seconds, on the time one request spends on the limiter's storage.
+    # Timeout, in seconds, of each call to Redis; a request waits at most twice this on the
+    # limiter (a check is two calls) before its route fails open or closed.
     storage_timeout: float = Field(default=0.5, gt=0, le=5)
     # Retry-After of the 503 a strict route answers while the storage is unreachable.
     unavailable_retry_after: int = Field(default=5, ge=1)

@@ -150,7 +150,8 @@ class Limiter:
         # The memory storage namespaces by prefix through the item's key; Redis adds its own.
         identifiers = (policy.name, key)
         try:
-            async with asyncio.timeout(self.settings.storage_timeout):
+            # Bounds the whole check, retries and waiting for a pooled connection included.
+            async with asyncio.timeout(2 * self.settings.storage_timeout):
                 allowed = await self._strategy.hit(policy.item, *identifiers)
                 reset_at, remaining = await self._strategy.get_window_stats(
                     policy.item, *identifiers

@@ -23,6 +23,9 @@ CLIENT_IP = "198.51.100.7"
 OTHER_IP = "198.51.100.8"
 ITEMS = "/api/items"
 PROBES = "/api/probes"
+# Concurrency tests are about atomic counting: a slow, busy CI machine must not turn them into
+# tests of the time bound (an overrun fails open and would admit extra requests).
+PATIENT_STORAGE_TIMEOUT = 5.0
 
 
 def limits(prefix: str, **overrides: Any) -> RateLimitSettings:

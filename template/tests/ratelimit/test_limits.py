@@ -19,6 +19,7 @@ from tests.ratelimit.conftest import (
     CLIENT_IP,
     ITEMS,
     OTHER_IP,
+    PATIENT_STORAGE_TIMEOUT,
     PROBES,
     client,
     limits,
@@ -310,9 +311,14 @@ class TestConcurrency:
         self, settings: Settings, prefix: str
     ) -> None:
         async with (
-            started(settings, limits(prefix, default="10/minute")) as app,
+            started(
+                settings,
+                limits(prefix, default="10/minute", storage_timeout=PATIENT_STORAGE_TIMEOUT),
+            ) as app,
             client(app) as http,
         ):
             responses = await asyncio.gather(*(http.get(ITEMS) for _ in range(50)))
+            metrics = (await http.get("/metrics")).text
+        assert "rate_limit_storage_errors_total{" not in metrics  # nothing was let through
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [200] * 10 + [429] * 40

@@ -1,8 +1,8 @@
 """Storage trouble and shared storage. Security catalogue R01 (across processes), R06, R07, R10.
 
 Ordinary routes fail open (served without a limit, a warning and a counter), strict routes
-fail closed (503 + Retry-After); no request waits more than about RATE_LIMIT_STORAGE_TIMEOUT
-on the limiter; limiting resumes by itself when Redis returns.
+fail closed (503 + Retry-After); no request waits more than 2 x RATE_LIMIT_STORAGE_TIMEOUT
+(1 s) on the limiter; limiting resumes by itself when Redis returns.
 """
 
 import asyncio
@@ -20,7 +20,14 @@ from redis.asyncio import Redis
 from app.core.config import Settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.database import PROJECT_ROOT
-from tests.ratelimit.conftest import ITEMS, PROBES, client, limits, started
+from tests.ratelimit.conftest import (
+    ITEMS,
+    PATIENT_STORAGE_TIMEOUT,
+    PROBES,
+    client,
+    limits,
+    started,
+)
 from tests.ratelimit.redis_control import RedisRelay, free_port, private_redis_server
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # port 1: connection refused at once
@@ -143,7 +150,7 @@ class TestSharedRedis:
         self, settings: Settings, prefix: str, redis_url: str | None
     ) -> None:
         _redis_url_or_skip(redis_url)
-        rate_limits = limits(prefix, default="10/minute")
+        rate_limits = limits(prefix, default="10/minute", storage_timeout=PATIENT_STORAGE_TIMEOUT)
         async with (
             started(settings, rate_limits) as first_app,
             started(settings, rate_limits) as second_app,
@@ -151,6 +158,8 @@ class TestSharedRedis:
             client(second_app) as second,
         ):
             responses = await asyncio.gather(*(http.get(ITEMS) for http in [first, second] * 25))
+            metrics = [(await http.get("/metrics")).text for http in (first, second)]
+        assert all("rate_limit_storage_errors_total{" not in text for text in metrics)
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [200] * 10 + [429] * 40
 
@@ -184,8 +193,8 @@ class TestTwoProcesses:
             "DATABASE_URL": database_url,
             "REDIS_URL": url,
             "RATE_LIMIT_DEFAULT": "10/minute",
+            "RATE_LIMIT_STORAGE_TIMEOUT": str(PATIENT_STORAGE_TIMEOUT),
             "RATE_LIMIT_KEY_PREFIX": prefix,
-            "METRICS_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
         }
         ports = [free_port(), free_port()]
@@ -208,12 +217,16 @@ class TestTwoProcesses:
                 responses = await asyncio.gather(
                     *(http.get(f"http://127.0.0.1:{port}{ITEMS}") for port in ports * 25)
                 )
+                metrics = [
+                    (await http.get(f"http://127.0.0.1:{port}/metrics")).text for port in ports
+                ]
         finally:
             for server in servers:
                 if server.returncode is None:
                     server.send_signal(signal.SIGTERM)
             for server in servers:
                 await asyncio.wait_for(server.wait(), timeout=15)
+        assert all("rate_limit_storage_errors_total{" not in text for text in metrics)
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [200] * 10 + [429] * 40
 
