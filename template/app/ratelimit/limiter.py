@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from app.ratelimit.config import RateLimitSettings, parse_limit
 
@@ -147,7 +148,8 @@ class Limiter:
 
     async def hit(self, policy: Policy, key: str) -> Decision:
         """Count one request of `key` under `policy`; StorageUnavailableError if that failed."""
-        # The memory storage namespaces by prefix through the item's key; Redis adds its own.
+        # Redis keys also carry RATE_LIMIT_KEY_PREFIX (added by the storage) and the limit
+        # itself, so changing a limit starts fresh counters.
         identifiers = (policy.name, key)
         try:
             # Bounds the whole check, retries and waiting for a pooled connection included.
@@ -156,7 +158,8 @@ class Limiter:
                 reset_at, remaining = await self._strategy.get_window_stats(
                     policy.item, *identifiers
                 )
-        except Exception as error:  # any storage failure: the caller decides open or closed
+        # TimeoutError (our bound) is an OSError; a bug elsewhere must not pass as an outage.
+        except (RedisError, OSError) as error:
             self._storage_failed(policy, error)
             raise StorageUnavailableError(type(error).__name__) from error
         if not self._healthy:
