@@ -37,6 +37,7 @@ EXPECTED_FILES = [
     "app/api.py",
     "app/core/config.py",
     "app/core/db.py",
+    "app/core/principal.py",
     "app/items/router.py",
     "app/health/router.py",
     "migrations/env.py",

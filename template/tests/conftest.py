@@ -24,6 +24,12 @@ from app.main import create_app
 from app.models import Base
 from tests.database import alembic, create_postgres_database, drop_postgres_database
 
+# A feature's test package may ship `plugin.py` with fixtures that every test needs while
+# the feature is present (e.g. isolating its shared state); it leaves with the feature.
+pytest_plugins = sorted(
+    f"tests.{path.parent.name}.plugin" for path in Path(__file__).parent.glob("*/plugin.py")
+)
+
 TEST_SECRET_KEY = "test-only-4f9c2b7e1a8d6c3f0e5b9a2d7c4e1f8a"
 BASE_URL = "http://test"
 

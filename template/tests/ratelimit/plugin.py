@@ -1,0 +1,33 @@
+"""Loaded for every test while rate limiting is present (see tests/conftest.py).
+
+Every app a test starts reads RATE_LIMIT_* from the environment; a fresh key prefix per test
+keeps counters of different tests, and of parallel runs on one Redis, apart. The test's keys
+are deleted afterwards.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+
+async def delete_keys(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def rate_limit_key_prefix(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str | None
+) -> AsyncIterator[str]:
+    prefix = f"test-ratelimit-{uuid.uuid4().hex[:16]}"
+    monkeypatch.setenv("RATE_LIMIT_KEY_PREFIX", prefix)
+    yield prefix
+    if redis_url is not None:
+        await delete_keys(redis_url, prefix)
