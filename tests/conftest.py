@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 import socket
@@ -111,3 +112,40 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "--allow-empty", "-m", "working tree under test")
     return clone
+
+
+def render_at(
+    clone: Path,
+    destination: Path,
+    *,
+    vcs_ref: str = "HEAD",
+    answers: Mapping[str, Any] | None = None,
+) -> Path:
+    """Render a commit of a template clone with the test project name plus `answers`."""
+    copier.run_copy(
+        str(clone),
+        destination,
+        data={"project_name": "Acme Orders", **(answers or {})},
+        defaults=True,
+        quiet=True,
+        vcs_ref=vcs_ref,
+    )
+    return destination
+
+
+def project_files(root: Path) -> set[str]:
+    """Every file of a project, relative and POSIX-style, outside its .git directory."""
+    return {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def differing_files(project: Path, fresh: Path, names: set[str]) -> list[str]:
+    """The names whose contents differ between an updated project and a fresh render."""
+    return [
+        name
+        for name in sorted(names)
+        if not filecmp.cmp(project / name, fresh / name, shallow=False)
+    ]

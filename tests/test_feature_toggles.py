@@ -6,18 +6,16 @@ the result must equal a fresh render of the final answers, with secrets untouche
 
 from __future__ import annotations
 
-import filecmp
 from pathlib import Path
 
 import copier
 import pytest
 
 from generator.features import Combination, combination_id, make_combination, template_features
-from tests.conftest import git
+from tests.conftest import differing_files, git, project_files, render_at
 
 FEATURES = template_features()
 NOT_COMPARED = {".copier-answers.yml", ".env"}
-ANSWERS = {"project_name": "Acme Orders"}
 
 TRANSITIONS = [
     (start, feature)
@@ -31,33 +29,13 @@ def transition_id(transition: tuple[Combination, str]) -> str:
     return f"{combination_id(start)}:{'off' if start[feature] else 'on'}:{feature}"
 
 
-def render(clone: Path, destination: Path, answers: Combination) -> Path:
-    copier.run_copy(
-        str(clone),
-        destination,
-        data={**ANSWERS, **answers},
-        defaults=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
-    return destination
-
-
-def files(root: Path) -> set[str]:
-    return {
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
 @pytest.mark.parametrize("transition", TRANSITIONS, ids=[transition_id(t) for t in TRANSITIONS])
 def test_toggle_equals_a_fresh_render(
     template_clone: Path, tmp_path: Path, transition: tuple[Combination, str]
 ) -> None:
     start, feature = transition
     final = {**start, feature: not start[feature]}
-    project = render(template_clone, tmp_path / "project", start)
+    project = render_at(template_clone, tmp_path / "project", answers=start)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "Rendered")
@@ -72,12 +50,7 @@ def test_toggle_equals_a_fresh_render(
         vcs_ref="HEAD",
     )
 
-    fresh = render(template_clone, tmp_path / "fresh", final)
+    fresh = render_at(template_clone, tmp_path / "fresh", answers=final)
     assert (project / ".env").read_bytes() == env_before
-    assert files(project) == files(fresh)
-    differing = [
-        name
-        for name in sorted(files(fresh) - NOT_COMPARED)
-        if not filecmp.cmp(project / name, fresh / name, shallow=False)
-    ]
-    assert not differing
+    assert project_files(project) == project_files(fresh)
+    assert not differing_files(project, fresh, project_files(fresh) - NOT_COMPARED)

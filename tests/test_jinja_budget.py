@@ -38,8 +38,11 @@ RAW_BLOCK = re.compile(r"\{%-?\s*raw\s*-?%\}.*?\{%-?\s*endraw\s*-?%\}", re.DOTAL
 TAG = re.compile(r"\{%[-+]?\s*(\w+)(.*?)\s*[-+]?%\}", re.DOTALL)
 NAME = re.compile(r"[A-Za-z_]\w*")
 FEATURE_DIR = re.compile(r"(?:app|tests|migrations/versions)/[a-z][a-z0-9_]*(?:/\*\*)?/?")
+# `{% if not (<feature> | default(false)) %}<dir>{% endif %}`: the default keeps updates from
+# template versions that predate the feature working (copier renders their excludes too).
 CONDITIONAL_EXCLUDE = re.compile(
-    r"\{%-?\s*if\s+(?:not\s+)?(\w+)\s*-?%\}(.*?)\{%-?\s*endif\s*-?%\}", re.DOTALL
+    r"\{%-?\s*if\s+not\s+\(\s*(\w+)\s*\|\s*default\(false\)\s*\)\s*-?%\}(.*?)\{%-?\s*endif\s*-?%\}",
+    re.DOTALL,
 )
 
 
@@ -126,7 +129,8 @@ def test_conditional_excludes_name_feature_directories() -> None:
             continue
         match = CONDITIONAL_EXCLUDE.fullmatch(entry.strip())
         if match is None:
-            problems.append(f"{entry!r}: expected `{{% if not <feature> %}}<dir>{{% endif %}}`")
+            expected = "{% if not (<feature> | default(false)) %}<dir>{% endif %}"
+            problems.append(f"{entry!r}: expected `{expected}`")
             continue
         name, target = match.group(1), match.group(2).strip()
         if name not in known:

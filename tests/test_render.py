@@ -92,8 +92,10 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 def _conditional_excludes() -> list[tuple[str, str]]:
-    """(feature, path) for every `{% if not feature %}path{% endif %}` entry of `_exclude`."""
-    pattern = re.compile(r"\{%-?\s*if\s+not\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endif\s*-?%\}")
+    """(feature, path) for every `{% if not (feature | default(false)) %}path{% endif %}`."""
+    pattern = re.compile(
+        r"\{%-?\s*if\s+not\s+\(\s*(\w+)\s*\|\s*default\(false\)\s*\)\s*-?%\}(.*?)\{%-?\s*endif\s*-?%\}"
+    )
     entries: list[tuple[str, str]] = []
     for entry in copier_config().get("_exclude", []):
         if match := pattern.fullmatch(str(entry).strip()):

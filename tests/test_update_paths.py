@@ -7,15 +7,13 @@ the service (the first with app/main.py.jinja): every later change must update c
 
 from __future__ import annotations
 
-import filecmp
 import re
 from pathlib import Path
 
 import copier
 
-from tests.conftest import git
+from tests.conftest import differing_files, git, project_files, render_at
 
-ANSWERS = {"project_name": "Acme Orders"}
 # Files that legitimately differ from a fresh render: the answers record and the secrets.
 NOT_COMPARED = {".copier-answers.yml", ".env"}
 USER_FILE = "app/billing/__init__.py"
@@ -30,25 +28,12 @@ def baseline_commit(clone: Path) -> str:
     return commits[-1]
 
 
-def render(clone: Path, destination: Path, vcs_ref: str) -> Path:
-    copier.run_copy(
-        str(clone), destination, data=ANSWERS, defaults=True, quiet=True, vcs_ref=vcs_ref
-    )
-    return destination
-
-
-def files(root: Path) -> set[str]:
-    return {
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
 def test_update_from_the_oldest_release_equals_a_fresh_render(
     template_clone: Path, tmp_path: Path
 ) -> None:
-    project = render(template_clone, tmp_path / "project", baseline_commit(template_clone))
+    project = render_at(
+        template_clone, tmp_path / "project", vcs_ref=baseline_commit(template_clone)
+    )
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "Rendered from the oldest release")
@@ -60,23 +45,19 @@ def test_update_from_the_oldest_release_equals_a_fresh_render(
 
     copier.run_update(project, defaults=True, overwrite=True, quiet=True, vcs_ref="HEAD")
 
-    fresh = render(template_clone, tmp_path / "fresh", "HEAD")
+    fresh = render_at(template_clone, tmp_path / "fresh")
     assert (project / ".env").read_bytes() == env_before
     assert (project / USER_FILE).read_text() == USER_LINE
-    rendered = files(project) - {USER_FILE}
-    assert rendered == files(fresh)
+    rendered = project_files(project) - {USER_FILE}
+    assert rendered == project_files(fresh)
     conflicts = [name for name in rendered if CONFLICT.search((project / name).read_bytes())]
     assert not conflicts
-    differing = [
-        name
-        for name in sorted(rendered - NOT_COMPARED)
-        if not filecmp.cmp(project / name, fresh / name, shallow=False)
-    ]
+    differing = differing_files(project, fresh, rendered - NOT_COMPARED)
     assert not differing, f"differ from a fresh render: {differing}"
 
 
 def rendered_project(clone: Path, destination: Path, vcs_ref: str) -> Path:
-    project = render(clone, destination, vcs_ref)
+    project = render_at(clone, destination, vcs_ref=vcs_ref)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "Rendered")
@@ -85,14 +66,20 @@ def rendered_project(clone: Path, destination: Path, vcs_ref: str) -> Path:
 
 def test_edits_in_seam_files_survive_an_update(template_clone: Path, tmp_path: Path) -> None:
     project = rendered_project(template_clone, tmp_path / "p", baseline_commit(template_clone))
-    api = project / "app" / "api.py"
-    api.write_text(api.read_text() + "\n# Billing routes are added by the billing team.\n")
-    git(project, "commit", "-q", "-am", "User edit in a seam")
+    env_example = project / ".env.example"
+    env_example.write_text(env_example.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=DEBUG"))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text("# Owned by the payments team.\n" + pyproject.read_text())
+    git(project, "commit", "-q", "-am", "User edits in seams")
 
     copier.run_update(project, defaults=True, overwrite=True, quiet=True, vcs_ref="HEAD")
 
-    assert api.read_text().endswith("# Billing routes are added by the billing team.\n")
-    assert not CONFLICT.search(api.read_bytes())
+    assert "LOG_LEVEL=DEBUG" in env_example.read_text()
+    assert pyproject.read_text().startswith("# Owned by the payments team.\n")
+    for seam in (env_example, pyproject):
+        assert not CONFLICT.search(seam.read_bytes()), seam.read_text()
+    # The template's own changes to those files arrived too.
+    assert "DATABASE_STATEMENT_TIMEOUT_MS" in env_example.read_text()
 
 
 def test_a_clash_with_a_template_change_is_shown_as_a_conflict(
