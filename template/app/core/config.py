@@ -28,8 +28,8 @@ def is_weak_secret(value: str) -> bool:
     )
 
 
-def _split_csv(value: object) -> object:
-    # Lists come as JSON (["a", "b"]) or as comma-separated text (a,b).
+def split_list(value: object) -> object:
+    """Settings lists come as JSON (["a", "b"]) or as comma-separated text (a,b)."""
     if not isinstance(value, str):
         return value
     if value.lstrip().startswith("["):
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         if isinstance(data, dict):
             for key in ("cors_origins", "trusted_hosts", "forwarded_allow_ips"):
                 if key in data:
-                    data[key] = _split_csv(data[key])
+                    data[key] = split_list(data[key])
         return data
 
     @model_validator(mode="after")

@@ -5,12 +5,13 @@ Every limit is parsed at start-up, so a typo stops the service with a message na
 variable instead of surfacing on the first request.
 """
 
-import json
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.config import split_list
 
 Strategy = Literal["moving-window", "sliding-window-counter"]
 
@@ -32,15 +33,6 @@ def parse_limit(value: str) -> RateLimitItem:
 def _check_limit(value: str) -> str:
     parse_limit(value)
     return value
-
-
-def _split_list(value: object) -> object:
-    # Lists come as JSON (["a", "b"]) or as comma-separated text (a,b), like the core settings.
-    if not isinstance(value, str):
-        return value
-    if value.lstrip().startswith("["):
-        return json.loads(value)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class RateLimitSettings(BaseSettings):
@@ -99,7 +91,7 @@ class RateLimitSettings(BaseSettings):
     @field_validator("strict_routes", "exempt_roles", mode="before")
     @classmethod
     def _parse_lists(cls, value: object) -> object:
-        return _split_list(value)
+        return split_list(value)
 
     @field_validator("storage_url")
     @classmethod

@@ -5,7 +5,6 @@ API_VERSIONING_DEPRECATED={"v1":"2026-11-01T00:00:00Z"}. Changing them needs no 
 of new code, only a restart with the new environment.
 """
 
-import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Self
@@ -13,18 +12,11 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.config import split_list
+
 VERSION_NAME_PATTERN = r"^v[1-9][0-9]{0,3}$"
 
 VersionName = Annotated[str, Field(pattern=VERSION_NAME_PATTERN)]
-
-
-def _split_names(value: object) -> object:
-    # A list comes as JSON (["v1"]) or as comma-separated text (v1,v2).
-    if not isinstance(value, str):
-        return value
-    if value.lstrip().startswith("["):
-        return json.loads(value)
-    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -59,7 +51,7 @@ class VersioningSettings(BaseSettings):
     @classmethod
     def _parse_lists(cls, data: object) -> object:
         if isinstance(data, dict) and "retired" in data:
-            data["retired"] = _split_names(data["retired"])
+            data["retired"] = split_list(data["retired"])
         return data
 
     @model_validator(mode="after")
