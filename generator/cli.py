@@ -24,7 +24,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from generator import checks, features, matrix, reports
+from generator import checks, estimate, features, matrix, reports
+from generator import transitions as transitions_mod
 from generator.checks import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ServicesConfig, StepResult
 
 app = typer.Typer(
@@ -373,7 +374,7 @@ class _PlainListener(matrix.MatrixListener):
             self.done += 1
             verdict = Text("passed", "green") if report.ok else Text("FAILED", "bold red")
             line = Text.assemble(
-                f"[{self.done}/{self.total}] {combo_id} ", verdict, f" in {report.seconds:.1f}s"
+                f"[{self.done}/{self.total}] {combo_id} ", verdict, f" in {report.wall:.1f}s"
             )
             self.console.print(line, soft_wrap=True)
 
@@ -400,19 +401,115 @@ class _ProgressListener(matrix.MatrixListener):
             self.progress.remove_task(self.tasks.pop(combo_id))
             self.progress.advance(self.overall)
             verdict = "[green]passed[/]" if report.ok else "[bold red]FAILED[/]"
-            self.progress.console.print(f"{combo_id}: {verdict} in {report.seconds:.1f}s")
+            self.progress.console.print(f"{combo_id}: {verdict} in {report.wall:.1f}s")
 
 
-def _default_jobs() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+def _default_jobs(transitions: bool = False) -> int:
+    """Deep checks: one combination per core (each runs several steps side by side).
+    Transitions wait on git and the disk a lot: two per core."""
+    cores = estimate.cores()
+    return 2 * cores if transitions else max(1, min(4, cores))
+
+
+def _choose_sample(
+    out: Console,
+    names: tuple[str, ...],
+    sample: str,
+    budget: int | None,
+    services: bool,
+) -> str:
+    """Resolve --sample auto: the largest sample whose estimate fits --budget.
+
+    All combinations, else the covering sample, else the pairwise sample (which runs even when
+    its estimate does not fit: it is the least CI checks). The budget also has to hold every
+    feature transition (the CI entry point runs them after the deep matrix), so their estimate
+    is reserved first. Prints the estimates and the reason.
+    """
+    if sample != "auto":
+        return sample
+    if budget is None:
+        raise CliError("--sample auto needs --budget SECONDS")
+    n = len(names)
+    transitions = estimate.estimate(combinations=0, features=n, services=services,
+                                    transitions=n * 2**n)  # fmt: skip
+    options = {
+        "all": 2**n,
+        "covering": len(features.covering_combinations(names)),
+        "pairwise": len(features.pairwise_combinations(names)),
+    }
+    estimates = {
+        name: estimate.estimate(combinations=count, features=n, services=services)
+        for name, count in options.items()
+    }
+    out.print(
+        f"Estimate on {estimate.cores()} core(s), {n} feature(s): "
+        + ", ".join(
+            f"{name} {each.combinations} combination(s) ~{estimate.minutes(each.seconds_matrix)}"
+            for name, each in estimates.items()
+        )
+        + f"; {transitions.transitions} transition(s)"
+        f" ~{estimate.minutes(transitions.seconds_transitions)}; budget left"
+        f" {estimate.minutes(budget)}."
+    )
+    for name, each in estimates.items():
+        if each.seconds_matrix + transitions.seconds_transitions <= budget:
+            if name == "all":
+                out.print("Running the full matrix: its estimate fits the budget.")
+            else:
+                out.print(
+                    f"Running the {name} sample: larger samples would exceed the budget. Every"
+                    " pair of feature values, all off, all on and each feature alone are still"
+                    " covered; the full matrix runs on the GitHub workflow's shards"
+                    " (.github/workflows/ci.yml)."
+                )
+            return name
+    out.print(
+        "Running the pairwise sample although its estimate would exceed the budget: it is the"
+        " least CI checks (all off, all on, each feature alone, so every pair of feature"
+        " values); the full matrix runs on the GitHub workflow's shards (.github/workflows/ci.yml)."
+    )
+    return "pairwise"
+
+
+def _print_failures(out: Console, results: dict[str, checks.ProjectReport]) -> list[str]:
+    failures = [key for key, r in results.items() if not r.ok]
+    for key in failures:
+        failed = results[key].failed
+        assert failed is not None
+        command = f": $ {failed.command}" if failed.command else ""
+        out.print(Text(f"{key}: {failed.name} failed{command}", style="bold red"))
+        out.print(Text(failed.tail()), soft_wrap=True)
+    return failures
+
+
+def _write_reports(
+    results: dict[str, checks.ProjectReport],
+    title: str,
+    suite: str,
+    report: Path | None,
+    junit: Path | None,
+    elapsed: float,
+) -> None:
+    if report is not None:
+        reports.write_text(report, reports.markdown_report(results, title, elapsed))
+    if junit is not None:
+        reports.write_text(junit, reports.junit_xml(results, suite))
 
 
 @app.command("matrix")
 def matrix_command(
     *,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Combinations in parallel.")] = (
-        _default_jobs()
-    ),
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Combinations (or transitions) in parallel \\[default: one per core; "
+            "two per core with --transitions].",
+            show_default=False,
+        ),
+    ] = None,
     shard_spec: Annotated[
         str | None,
         typer.Option("--shard", metavar="K/N", help="Run shard K of N.", show_default=False),
@@ -435,11 +532,38 @@ def matrix_command(
             show_default=False,
         ),
     ] = None,
+    sample: Annotated[
+        str,
+        typer.Option(
+            metavar="all|covering|pairwise|auto",
+            help="Which combinations: all of them; the covering sample (all off, all on, each "
+            "feature alone and left out, every pair of values); the pairwise sample (all off, "
+            "all on, each feature alone); or auto: the largest that fits --budget.",
+        ),
+    ] = "all",
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Time left for the matrix and all transitions (--sample auto).",
+            show_default=False,
+        ),
+    ] = None,
+    transitions: Annotated[
+        bool,
+        typer.Option(
+            "--transitions",
+            help="Instead of deep checks: from each selected combination, switch each feature "
+            "with `copier update --defaults --data <feature>=<value>` and compare the result "
+            "with a fresh render.",
+        ),
+    ] = False,
     workdir: Annotated[
         Path | None,
         typer.Option(
             metavar="DIR",
-            help="Render here \\[default: a temporary directory].",
+            help="Render here; worker environments and caches stay in DIR/.slots for the next "
+            "run \\[default: a temporary directory].",
             show_default=False,
         ),
     ] = None,
@@ -450,33 +574,48 @@ def matrix_command(
     ] = None,
     junit: JunitPath = None,
 ) -> None:
-    """Render every selected feature combination and check each one."""
+    """Render every selected feature combination and check each one (or every transition)."""
     _quiet_copier()
+    out = _stdout()
+    config = _services(services, database_url, redis_url)
+    workers = jobs if jobs is not None else _default_jobs(transitions)
     try:
         names = features.template_features()
         parsed_shard = matrix.parse_shard(shard_spec) if shard_spec is not None else None
+        chosen_sample = _choose_sample(out, names, sample, budget, config is not None)
         selected = matrix.select_combinations(
-            names, only=only or (), exclude=exclude or (), shard_spec=parsed_shard
+            names,
+            only=only or (),
+            exclude=exclude or (),
+            shard_spec=parsed_shard,
+            sample=chosen_sample,
         )
         template = features.default_template_dir()
-    except (matrix.SelectionError, features.TemplateNotFoundError) as error:
+        if not transitions:
+            matrix.check_slots(config, workers)
+    except (CliError, matrix.SelectionError, features.TemplateNotFoundError) as error:
         _fail(str(error))
-    config = _services(services, database_url, redis_url)
+    shard_note = f", shard {shard_spec}" if shard_spec else ""
+    sample_note = "" if chosen_sample == "all" else f", {chosen_sample} sample"
+    if transitions:
+        _transitions(out, template, selected, workers, shard_note + sample_note, report, junit)
+        return
     mode = "services" if config else "embedded"
-    out = _stdout()
     ids = [features.combination_id(combo) for combo in selected]
     if not selected:
         out.print("No combinations selected.")
     else:
         shown = ", ".join(ids[:8]) + (", ..." if len(ids) > 8 else "")
-        shard_note = f" (shard {shard_spec})" if shard_spec else ""
-        out.print(f"Checking {len(ids)} combination(s){shard_note} in {mode} mode: {shown}")
+        out.print(
+            f"Checking {len(ids)} combination(s){shard_note}{sample_note} in {mode} mode, "
+            f"{workers} at a time: {shown}"
+        )
 
     temporary = workdir is None
     root = Path(tempfile.mkdtemp(prefix="fastapi-template-matrix-")) if temporary else workdir
     assert root is not None
     run = matrix.MatrixRun(
-        template=template, workdir=root.resolve(), jobs=jobs, services=config, keep=keep
+        template=template, workdir=root.resolve(), jobs=workers, services=config, keep=keep
     )
     started = time.monotonic()
     try:
@@ -500,22 +639,67 @@ def matrix_command(
             shutil.rmtree(root, ignore_errors=True)
     elapsed = time.monotonic() - started
 
-    title = f"fastapi-template matrix ({mode})" + (f", shard {shard_spec}" if shard_spec else "")
+    title = f"fastapi-template matrix ({mode}{shard_note}{sample_note})"
     if results:
         out.print(reports.matrix_table(results, title=title))
-    if report is not None:
-        reports.write_text(report, reports.markdown_report(results, title))
-    if junit is not None:
-        reports.write_text(junit, reports.junit_xml(results, "matrix"))
-    failures = [combo_id for combo_id, r in results.items() if not r.ok]
-    for combo_id in failures:
-        failed = results[combo_id].failed
-        assert failed is not None
-        out.print(Text(f"{combo_id}: {failed.name} failed: $ {failed.command}", style="bold red"))
-        out.print(Text(failed.tail()), soft_wrap=True)
+    _write_reports(results, title, "matrix", report, junit, elapsed)
+    failures = _print_failures(out, results)
     if keep:
         out.print(f"Rendered projects kept in {root}")
     summary = f"{len(results) - len(failures)}/{len(results)} passed in {elapsed:.0f}s"
     out.print(Text(summary, style="bold red" if failures else "green"))
     if failures:
         raise typer.Exit(1)
+
+
+def _transitions(
+    out: Console,
+    template: Path,
+    selected: list[features.Combination],
+    jobs: int,
+    note: str,
+    report: Path | None,
+    junit: Path | None,
+) -> None:
+    chosen = transitions_mod.all_transitions(selected)
+    if not chosen:
+        out.print("No transitions selected.")
+        return
+    out.print(
+        f"Checking {len(chosen)} feature transition(s) from {len(selected)} combination(s)"
+        f"{note}, {jobs} at a time (copier update, compared with a fresh render)"
+    )
+    lock = threading.Lock()
+    done = [0]
+
+    def on_done(transition_id: str, result: checks.ProjectReport) -> None:
+        with lock:
+            done[0] += 1
+            verdict = Text("passed", "green") if result.ok else Text("FAILED", "bold red")
+            update = result.result(transitions_mod.UPDATE_STEP)
+            seconds = f" in {update.seconds:.1f}s" if update and update.seconds else ""
+            line = Text.assemble(f"[{done[0]}/{len(chosen)}] {transition_id} ", verdict, seconds)
+            out.print(line, soft_wrap=True)
+
+    started = time.monotonic()
+    try:
+        results = transitions_mod.run_transitions(
+            transitions_mod.TransitionRun(template=template, jobs=jobs), chosen, on_done
+        )
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    elapsed = time.monotonic() - started
+    title = f"fastapi-template transitions{note}"
+    _write_reports(results, title, "transitions", report, junit, elapsed)
+    failures = _print_failures(out, results)
+    summary = f"{len(results) - len(failures)}/{len(results)} transitions passed in {elapsed:.0f}s"
+    out.print(Text(summary, style="bold red" if failures else "green"))
+    if failures:
+        raise typer.Exit(1)
+
+
+# bench --------------------------------------------------------------------------------------------
+# The harness lives in generator/bench.py and benchmarks/; this is only its registration.
+from generator import bench  # noqa: E402
+
+app.command("bench")(bench.command)

@@ -153,3 +153,62 @@ def representative_combinations(features: Sequence[str]) -> list[Combination]:
     combos = [make_combination(features, ()), make_combination(features, features)]
     unique: dict[str, Combination] = {combination_id(combo): combo for combo in combos}
     return list(unique.values())
+
+
+def value_pairs(combinations: Iterable[Mapping[str, bool]]) -> set[tuple[str, bool, str, bool]]:
+    """Every (feature a, value, feature b, value) that some combination shows, a before b."""
+    pairs: set[tuple[str, bool, str, bool]] = set()
+    for combo in combinations:
+        items = list(combo.items())
+        for (first, first_on), (second, second_on) in itertools.combinations(items, 2):
+            pairs.add((first, first_on, second, second_on))
+    return pairs
+
+
+def covering_combinations(features: Sequence[str]) -> list[Combination]:
+    """A sample for when the full matrix does not fit a CI budget.
+
+    It holds all features off, all on, each feature alone, each feature left out of all on, and
+    then (greedily) whatever else it takes until every pair of values of every two features
+    appears together at least once ("pairwise covering"). Features that break each other, or
+    only work together, show up in one of these; the full 2^n matrix runs on the GitHub
+    workflow's shards.
+    """
+    return _with_every_pair(
+        features,
+        [
+            make_combination(features, ()),
+            make_combination(features, features),
+            *(make_combination(features, (name,)) for name in features),
+            *(make_combination(features, set(features) - {name}) for name in features),
+        ],
+    )
+
+
+def pairwise_combinations(features: Sequence[str]) -> list[Combination]:
+    """The smallest sample the CI machine falls back to: all off, all on, each feature alone.
+
+    With yes/no features these already put every pair of values of every two features
+    together (both on: all on; both off: all off; one on: that one alone), so the greedy fill
+    adds nothing; it stays as a guard.
+    """
+    return _with_every_pair(
+        features,
+        [
+            make_combination(features, ()),
+            make_combination(features, features),
+            *(make_combination(features, (name,)) for name in features),
+        ],
+    )
+
+
+def _with_every_pair(features: Sequence[str], wanted: Sequence[Combination]) -> list[Combination]:
+    chosen: dict[str, Combination] = {}
+    for combo in wanted:
+        chosen.setdefault(combination_id(combo), combo)
+    every_pair = value_pairs(all_combinations(features))
+    candidates = all_combinations(features)
+    while missing := every_pair - value_pairs(chosen.values()):
+        best = max(candidates, key=lambda combo: len(value_pairs([combo]) & missing))
+        chosen[combination_id(best)] = best
+    return list(chosen.values())

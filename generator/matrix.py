@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import re
 import shutil
 import threading
@@ -15,13 +16,14 @@ from typing import Any, TypeVar
 import copier
 
 from generator.checks import (
+    Plan,
     ProjectReport,
     ServicesConfig,
     Status,
-    Step,
     StepResult,
     check_project,
-    default_steps,
+    default_plan,
+    flatten,
     skipped_results,
     terminate_running,
     with_prefix,
@@ -30,6 +32,8 @@ from generator.features import (
     Combination,
     all_combinations,
     combination_id,
+    covering_combinations,
+    pairwise_combinations,
     parse_combination_id,
 )
 
@@ -67,14 +71,30 @@ def shard(items: Sequence[T], index: int, total: int) -> list[T]:
     return [item for position, item in enumerate(items) if position % total == index - 1]
 
 
+SAMPLES = ("all", "covering", "pairwise")
+
+
+def sample_combinations(features: Sequence[str], sample: str = "all") -> list[Combination]:
+    """Every combination ("all"), the covering sample ("covering") or the smallest pairwise
+    sample ("pairwise"); see generator/features.py."""
+    if sample == "all":
+        return all_combinations(features)
+    if sample == "covering":
+        return covering_combinations(features)
+    if sample == "pairwise":
+        return pairwise_combinations(features)
+    raise SelectionError(f"unknown sample {sample!r} (known: {', '.join(SAMPLES)})")
+
+
 def select_combinations(
     features: Sequence[str],
     *,
     only: Sequence[str] = (),
     exclude: Sequence[str] = (),
     shard_spec: tuple[int, int] | None = None,
+    sample: str = "all",
 ) -> list[Combination]:
-    """All combinations, narrowed by --only ids, minus --exclude ids, then sharded."""
+    """The sample's combinations, narrowed by --only ids, minus --exclude ids, then sharded."""
     try:
         wanted = {combination_id(parse_combination_id(features, text)) for text in only}
         unwanted = {combination_id(parse_combination_id(features, text)) for text in exclude}
@@ -82,7 +102,7 @@ def select_combinations(
         raise SelectionError(str(error)) from error
     selected = [
         combo
-        for combo in all_combinations(features)
+        for combo in sample_combinations(features, sample)
         if (not wanted or combination_id(combo) in wanted) and combination_id(combo) not in unwanted
     ]
     if shard_spec is not None:
@@ -140,6 +160,49 @@ class MatrixRun:
     keep: bool = False
     vcs_ref: str | None = "HEAD"
 
+    def slot(self, index: int) -> Slot:
+        return Slot(index, self.workdir / SLOTS_DIR / str(index))
+
+
+SLOTS_DIR = ".slots"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """What one parallel worker reuses from one combination to the next.
+
+    - A mypy cache: mypy validates cached modules by content hash, so the dependencies and the
+      app modules every combination shares are not analysed again. One cache per slot, because
+      mypy's cache does not support concurrent writers.
+    - The project environment (`UV_PROJECT_ENVIRONMENT`): `uv sync` is exact (it removes what
+      the new combination does not declare and installs what it does), so a reused environment
+      equals a fresh one, but most packages and their compiled bytecode are already in place
+      and no environment is deleted per combination. Not with `--keep`, where every kept
+      project keeps its own `.venv`.
+    - A Redis database number (the configured one plus the slot index) in services mode.
+    """
+
+    index: int
+    root: Path
+
+    def env(self, *, keep: bool) -> dict[str, str]:
+        env = {"MYPY_CACHE_DIR": str(self.root / "mypy-cache")}
+        if not keep:
+            env["UV_PROJECT_ENVIRONMENT"] = str(self.root / "venv")
+        return env
+
+    def services(self, services: ServicesConfig | None) -> ServicesConfig | None:
+        return None if services is None else services.with_redis_db(self.index)
+
+
+def check_slots(services: ServicesConfig | None, jobs: int) -> None:
+    """Refuse a --jobs that would need a Redis database number that does not exist."""
+    if services is not None:
+        try:
+            services.with_redis_db(max(1, jobs) - 1)
+        except ValueError as error:
+            raise SelectionError(str(error)) from None
+
 
 def _prepare_destination(destination: Path) -> None:
     """Clear a previous render of this combination; refuse to touch anything else."""
@@ -157,12 +220,15 @@ def check_combination(
     run: MatrixRun,
     combination: Mapping[str, bool],
     listener: MatrixListener | None = None,
-    steps: Sequence[Step] | None = None,
+    steps: Plan | None = None,
+    slot: Slot | None = None,
 ) -> ProjectReport:
     """Render one combination into the workdir and check it; never raises for a failure."""
     events = listener or MatrixListener()
     combo_id = combination_id(combination)
-    chosen = default_steps(services=run.services is not None) if steps is None else list(steps)
+    worker = slot or run.slot(0)
+    services = worker.services(run.services)
+    chosen = default_plan(services=services is not None) if steps is None else list(steps)
     destination = run.workdir / combo_id
     events.combination_started(combo_id)
     events.step_started(combo_id, RENDER_STEP)
@@ -176,7 +242,7 @@ def check_combination(
             RENDER_STEP, Status.FAILED, seconds, "copier copy", f"{type(error).__name__}: {error}"
         )
         events.step_finished(combo_id, render)
-        report = ProjectReport(destination, (render, *skipped_results(chosen)))
+        report = ProjectReport(destination, (render, *skipped_results(flatten(chosen))))
         for result in report.results[1:]:
             events.step_finished(combo_id, result)
     else:
@@ -189,7 +255,14 @@ def check_combination(
             else:
                 events.step_finished(combo_id, result)
 
-        checked = check_project(destination, services=run.services, steps=chosen, on_step=on_step)
+        worker.root.mkdir(parents=True, exist_ok=True)
+        checked = check_project(
+            destination,
+            services=services,
+            steps=chosen,
+            on_step=on_step,
+            env=worker.env(keep=run.keep),
+        )
         report = with_prefix(checked, render)
     if not run.keep:
         shutil.rmtree(destination, ignore_errors=True)
@@ -201,17 +274,26 @@ def run_matrix(
     run: MatrixRun,
     combinations: Sequence[Mapping[str, bool]],
     listener: MatrixListener | None = None,
-    steps: Sequence[Step] | None = None,
+    steps: Plan | None = None,
 ) -> dict[str, ProjectReport]:
     """Check every combination, `run.jobs` at a time; reports keyed by id, in input order."""
     run.workdir.mkdir(parents=True, exist_ok=True)
     reports: dict[str, ProjectReport] = {}
-    executor = ThreadPoolExecutor(max_workers=max(1, run.jobs), thread_name_prefix="matrix")
+    jobs = max(1, run.jobs)
+    free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
+    for index in range(jobs):
+        free.put(run.slot(index))
+
+    def task(combo: Mapping[str, bool]) -> ProjectReport:
+        slot = free.get()
+        try:
+            return check_combination(run, combo, listener, steps, slot)
+        finally:
+            free.put(slot)
+
+    executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="matrix")
     try:
-        futures = {
-            executor.submit(check_combination, run, combo, listener, steps): combination_id(combo)
-            for combo in combinations
-        }
+        futures = {executor.submit(task, combo): combination_id(combo) for combo in combinations}
         for future in as_completed(futures):
             reports[futures[future]] = future.result()
     except BaseException:

@@ -68,14 +68,17 @@ def matrix_table(reports: Mapping[str, ProjectReport], title: str | None = None)
     return table
 
 
-def markdown_report(reports: Mapping[str, ProjectReport], title: str) -> str:
+def markdown_report(
+    reports: Mapping[str, ProjectReport], title: str, elapsed: float | None = None
+) -> str:
     """A markdown summary: one table row per combination, then the tail of each failure."""
     names = _step_names(reports)
     failures = sum(not report.ok for report in reports.values())
+    wall = "" if elapsed is None else f" Wall time {elapsed:.0f} s ({elapsed / 60:.1f} min)."
     lines = [
         f"# {title}",
         "",
-        f"{len(reports)} combination(s), {len(reports) - failures} passed, {failures} failed.",
+        f"{len(reports)} run(s), {len(reports) - failures} passed, {failures} failed.{wall}",
         "",
         "| combination | " + " | ".join(names) + " | result |",
         "|---|" + "---:|" * len(names) + "---|",
@@ -115,7 +118,14 @@ def timing_summary(reports: Mapping[str, ProjectReport]) -> list[str]:
     """Markdown lines: the median of each step over the combinations, and the slowest one."""
     if not reports:
         return []
-    lines = ["## Timings", "", "| step | median s | max s |", "|---|---:|---:|"]
+    lines = [
+        "## Timings",
+        "",
+        "Seconds per step; steps of one group run side by side, so they overlap.",
+        "",
+        "| step | median s | max s |",
+        "|---|---:|---:|",
+    ]
     for name in _step_names(reports):
         seconds = [
             result.seconds
@@ -124,8 +134,12 @@ def timing_summary(reports: Mapping[str, ProjectReport]) -> list[str]:
         ]
         if seconds:
             lines.append(f"| {name} | {statistics.median(seconds):.1f} | {max(seconds):.1f} |")
-    slowest_id, slowest = max(reports.items(), key=lambda item: item[1].seconds)
-    lines += ["", f"Slowest combination: `{slowest_id}` ({slowest.seconds:.0f} s of steps)."]
+    slowest_id, slowest = max(reports.items(), key=lambda item: item[1].wall)
+    lines += [
+        "",
+        f"Slowest combination: `{slowest_id}` ({slowest.wall:.0f} s wall, "
+        f"{slowest.seconds:.0f} s of steps).",
+    ]
     return lines
 
 

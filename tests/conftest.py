@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Mapping
@@ -14,6 +13,9 @@ from urllib.parse import urlsplit
 
 import copier
 import pytest
+
+from generator.transitions import project_files as project_files  # re-exported for the tests
+from generator.transitions import snapshot_template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "template"
@@ -99,19 +101,7 @@ def template_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Copier updates need real commits: the clone keeps the history (older releases) and adds
     the current, possibly uncommitted, state on top.
     """
-    clone = tmp_path_factory.mktemp("template") / "repo"
-    git(REPO_ROOT, "clone", "-q", "--no-local", str(REPO_ROOT), str(clone))
-    listing = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    tracked = set(filter(None, listing.split("\0")))
-    for name in set(filter(None, git(clone, "ls-files", "-z").split("\0"))) - tracked:
-        (clone / name).unlink()
-    for name in tracked:
-        if (REPO_ROOT / name).is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, clone / name)
-    git(clone, "add", "-A")
-    git(clone, "commit", "-q", "--allow-empty", "-m", "working tree under test")
-    return clone
+    return snapshot_template(REPO_ROOT, tmp_path_factory.mktemp("template") / "repo")
 
 
 def render_at(
@@ -131,15 +121,6 @@ def render_at(
         vcs_ref=vcs_ref,
     )
     return destination
-
-
-def project_files(root: Path) -> set[str]:
-    """Every file of a project, relative and POSIX-style, outside its .git directory."""
-    return {
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
 
 
 def differing_files(project: Path, fresh: Path, names: set[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from generator import checks, features, matrix, reports
+from generator import checks, estimate, features, matrix, reports, transitions
 from generator.checks import CheckContext, CommandStep, ServicesConfig, Status, Step
 from generator.cli import app
 from generator.features import (
@@ -28,7 +29,7 @@ from generator.features import (
     representative_combinations,
     template_features,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, Render
 
 runner = CliRunner()
 
@@ -458,17 +459,13 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
     services_steps = checks.default_steps(services=True)
     assert [step.name for step in embedded_steps] == [
         "uv sync",
+        "bandit",
+        "hadolint",
+        "schemas",
         "ruff check",
         "ruff format",
         "mypy",
-        "alembic upgrade",
-        "alembic check",
-        "alembic downgrade",
-        "alembic reupgrade",
-        "hadolint",
-        "workflow schemas",
-        "compose schema",
-        "dependabot schema",
+        "alembic",
         "serve",
         "pytest",
     ]
@@ -476,15 +473,25 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
         *(step.name for step in embedded_steps),
         "pytest services",
     ]
+    groups = [g.names for g in checks.default_plan(services=True) if isinstance(g, checks.Parallel)]
+    assert groups == [
+        ("uv sync", "bandit", "hadolint", "schemas"),
+        ("ruff check", "ruff format", "mypy", "alembic"),
+        ("serve", "pytest", "pytest services"),
+    ]
     by_name = {step.name: step for step in services_steps if isinstance(step, CommandStep)}
     assert by_name["uv sync"].argv == ("uv", "sync", "--all-groups")
     assert by_name["mypy"].argv == ("uv", "run", "--no-sync", "mypy", ".")
-    assert Path(by_name["hadolint"].argv[0]).is_file()
+    assert by_name["pytest"].argv == ("uv", "run", "--no-sync", "pytest", "-p", "no:cacheprovider")
+    assert by_name["bandit"].argv[1:] == ("-q", "-r", "app", "-ll")
+    for name in ("hadolint", "bandit"):
+        assert Path(by_name[name].argv[0]).is_file()
     embedded = CheckContext(project=tmp_path, scratch=tmp_path / "scratch")
     services = CheckContext(tmp_path, tmp_path / "scratch", ServicesConfig("pg://db", "redis://r"))
-    assert by_name["alembic check"].env(embedded) == {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'scratch' / 'check.db'}"
-    }
+    alembic = next(step for step in services_steps if isinstance(step, checks.AlembicStep))
+    sqlite_url = f"sqlite+aiosqlite:///{tmp_path / 'scratch' / 'check.db'}"
+    assert alembic.argv(embedded)[-1] == sqlite_url
+    assert alembic.argv(services)[-2:] == (sqlite_url, "server:pg://db")
     assert by_name["pytest"].env(services) == {"ENVIRONMENT": "test"}
     assert by_name["pytest services"].env(services) == {
         "ENVIRONMENT": "test",
@@ -493,6 +500,70 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="ServicesConfig"):
         by_name["pytest services"].env(embedded)
+
+
+def test_parallel_groups_run_side_by_side_and_stop_the_plan(tmp_path: Path) -> None:
+    """Both steps of a group run (at the same time); a failing group skips what follows."""
+    marker = tmp_path / "started"
+    wait_for_other = (
+        "import pathlib, sys, time; p = pathlib.Path(sys.argv[1]); p.mkdir(exist_ok=True); "
+        "(p / sys.argv[2]).touch(); deadline = time.time() + 20\n"
+        "while len(list(p.iterdir())) < 2 and time.time() < deadline: time.sleep(0.05)\n"
+        "sys.exit(0 if len(list(p.iterdir())) == 2 else 1)"
+    )
+    plan: list[Step | checks.Parallel] = [
+        checks.Parallel(
+            (
+                CommandStep("a", (sys.executable, "-c", wait_for_other, str(marker), "a")),
+                CommandStep("b", (sys.executable, "-c", wait_for_other, str(marker), "b")),
+            )
+        ),
+        checks.Parallel(
+            (python_step("fails", "import sys; sys.exit(2)"), python_step("passes", "pass"))
+        ),
+        python_step("never", "pass"),
+    ]
+    report = checks.check_project(tmp_path, steps=plan)
+    assert [(r.name, r.status) for r in report.results] == [
+        ("a", Status.PASSED),
+        ("b", Status.PASSED),
+        ("fails", Status.FAILED),
+        ("passes", Status.PASSED),
+        ("never", Status.SKIPPED),
+    ]
+
+
+def test_context_env_reaches_every_project_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # bytecode makes repeated imports cheap
+    names = "'MYPY_CACHE_DIR', 'PYTHONDONTWRITEBYTECODE'"
+    code = f"import os; print(*(os.environ.get(n) for n in ({names})))"
+    report = checks.check_project(
+        tmp_path, steps=[python_step("env", code)], env={"MYPY_CACHE_DIR": "/shared/mypy"}
+    )
+    assert report.results[0].output.strip() == "/shared/mypy None"
+
+
+def test_services_get_one_redis_database_per_slot() -> None:
+    config = ServicesConfig("pg://db", "redis://127.0.0.1:6379/8")
+    assert config.with_redis_db(0).redis_url == "redis://127.0.0.1:6379/8"
+    assert config.with_redis_db(7).redis_url == "redis://127.0.0.1:6379/15"
+    assert ServicesConfig("pg://db", "redis://h:1").with_redis_db(2).redis_url == "redis://h:1/2"
+    with pytest.raises(ValueError, match="Redis database 16 does not exist"):
+        config.with_redis_db(8)
+    run = matrix.MatrixRun(template=REPO_ROOT, workdir=Path("/w"), jobs=2, services=config)
+    slot = run.slot(1)
+    assert slot.services(config) == config.with_redis_db(1)
+    assert slot.env(keep=False) == {
+        "MYPY_CACHE_DIR": "/w/.slots/1/mypy-cache",
+        "UV_PROJECT_ENVIRONMENT": "/w/.slots/1/venv",
+    }
+    assert slot.env(keep=True) == {"MYPY_CACHE_DIR": "/w/.slots/1/mypy-cache"}
+    matrix.check_slots(config, 8)
+    with pytest.raises(matrix.SelectionError):
+        matrix.check_slots(config, 9)
+    matrix.check_slots(None, 64)
 
 
 def test_a_missing_tool_is_a_failed_step(tmp_path: Path) -> None:
@@ -522,7 +593,7 @@ def test_check_command_reports_and_writes_junit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
-    monkeypatch.setattr(checks, "default_steps", lambda services=False: quick_steps(fail=True))
+    monkeypatch.setattr(checks, "default_plan", lambda services=False: quick_steps(fail=True))
     junit = tmp_path / "out" / "check.xml"
     result = invoke("check", str(tmp_path), "--junit", str(junit))
     assert result.exit_code == 1, result.output
@@ -556,7 +627,8 @@ def test_run_matrix_renders_and_checks_each_combination(
         assert [r.name for r in report.results] == ["render", "answers"]
     assert "beta: true" in results["alpha+beta"].results[1].output
     assert "gamma: false" in results["alpha+beta"].results[1].output
-    assert list((tmp_path / "work").iterdir()) == []  # not kept
+    # The projects are not kept; the workers' caches are, for the next run.
+    assert [path.name for path in (tmp_path / "work").iterdir()] == [".slots"]
 
 
 # copier's scantree leaves an os.scandir iterator open when a render fails mid-way.
@@ -590,7 +662,7 @@ def test_reports_markdown_and_junit(tmp_path: Path) -> None:
 
 
 def _matrix_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
-    monkeypatch.setattr(matrix, "default_steps", quick_steps)
+    monkeypatch.setattr(matrix, "default_plan", quick_steps)
     monkeypatch.setenv("CI", "true")
     return invoke("matrix", "--workdir", str(tmp_path / "work"), *args)
 
@@ -610,7 +682,7 @@ def test_matrix_command_writes_reports(tmp_path: Path, monkeypatch: pytest.Monke
 def test_matrix_command_fails_when_a_combination_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(matrix, "default_steps", lambda services=False: quick_steps(fail=True))
+    monkeypatch.setattr(matrix, "default_plan", lambda services=False: quick_steps(fail=True))
     monkeypatch.setenv("CI", "true")
     result = invoke("matrix", "--workdir", str(tmp_path / "work"))
     assert result.exit_code == 1
@@ -645,3 +717,184 @@ def test_matrix_with_an_empty_shard_does_nothing(
 
 def test_features_module_exposes_the_template_root() -> None:
     assert features.default_template_dir() == REPO_ROOT
+
+
+# covering sample, estimate ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 6, 7])
+def test_covering_sample_covers_every_pair_of_feature_values(count: int) -> None:
+    names = tuple(f"f{number}" for number in range(count))
+    sample = features.covering_combinations(names)
+    ids = [combination_id(combo) for combo in sample]
+    assert len(ids) == len(set(ids))
+    assert features.value_pairs(sample) == features.value_pairs(all_combinations(names))
+    assert make_combination(names, ()) in sample
+    assert make_combination(names, names) in sample
+    for name in names:
+        assert make_combination(names, [name]) in sample
+        assert make_combination(names, set(names) - {name}) in sample
+    assert len(sample) <= max(1, 2 + 2 * count)
+    if count == 6:
+        assert len(sample) == 14  # instead of 64
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 6, 7])
+def test_pairwise_sample_is_all_off_all_on_and_each_alone_and_covers_every_pair(
+    count: int,
+) -> None:
+    names = tuple(f"f{number}" for number in range(count))
+    sample = features.pairwise_combinations(names)
+    expected = {
+        combination_id(make_combination(names, ())),
+        combination_id(make_combination(names, names)),
+        *(combination_id(make_combination(names, [name])) for name in names),
+    }
+    assert {combination_id(combo) for combo in sample} == expected
+    assert features.value_pairs(sample) == features.value_pairs(all_combinations(names))
+
+
+def test_selection_by_sample() -> None:
+    names = ("a", "b", "c", "d")
+    covering = matrix.select_combinations(names, sample="covering")
+    assert len(covering) == 10 < len(all_combinations(names))
+    sharded = [
+        matrix.select_combinations(names, sample="covering", shard_spec=(k, 3)) for k in (1, 2, 3)
+    ]
+    flat = [combination_id(combo) for part in sharded for combo in part]
+    assert sorted(flat) == sorted(map(combination_id, covering))
+    with pytest.raises(matrix.SelectionError, match="unknown sample"):
+        matrix.select_combinations(names, sample="most")
+
+
+def test_estimate_scales_the_test_suite_with_the_features() -> None:
+    two = estimate.estimate(combinations=64, features=2, services=True)
+    six = estimate.estimate(combinations=64, features=6, services=True, transitions=384)
+    assert six.seconds_matrix > two.seconds_matrix
+    assert estimate.pytest_growth(6) == 3.5
+    assert six.seconds == six.seconds_matrix + six.seconds_transitions > 0
+
+
+def test_sample_auto_prints_the_estimate_and_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = f"{2 ** len(template_features()) + 1}"
+    roomy = _matrix_cli(tmp_path, monkeypatch, "--sample", "auto", "--budget", "999999",
+                        "--shard", f"{empty}/{empty}")  # fmt: skip
+    assert roomy.exit_code == 0, roomy.output
+    assert "Estimate on" in roomy.stdout
+    assert "Running the full matrix: its estimate fits the budget." in roomy.stdout
+    tight = _matrix_cli(tmp_path, monkeypatch, "--sample", "auto", "--budget", "1",
+                        "--shard", f"{empty}/{empty}")  # fmt: skip
+    assert tight.exit_code == 0, tight.output
+    assert "Running the pairwise sample although its estimate would exceed" in tight.stdout
+    missing = invoke("matrix", "--sample", "auto", "--workdir", str(tmp_path / "w"))
+    assert missing.exit_code == 2
+    assert "--sample auto needs --budget" in error_line(missing)
+
+
+# the linters of the check engine on a real render ------------------------------------------------
+
+
+def test_render_passes_bandit_hadolint_and_the_schemas(render: Render, tmp_path: Path) -> None:
+    project = render(**make_combination(template_features(), template_features()))
+    plan = [
+        step for step in checks.default_steps() if step.name in {"bandit", "hadolint", "schemas"}
+    ]
+    report = checks.check_project(project, steps=plan)
+    assert [r.name for r in report.results] == ["bandit", "hadolint", "schemas"]
+    assert report.ok, report.failed and report.failed.output
+    schemas = report.results[2].output
+    for schema, _files in checks.SCHEMAS:
+        assert f"--builtin-schema {schema}" in schemas
+
+
+def test_bandit_step_fails_on_a_medium_finding(render: Render, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(render(), project)
+    (project / "app" / "unsafe.py").write_text(
+        "import subprocess\n\n\ndef run(command: str) -> None:\n"
+        "    subprocess.run(command, shell=True)\n",
+        encoding="utf-8",
+    )
+    bandit = [step for step in checks.default_steps() if step.name == "bandit"]
+    report = checks.check_project(project, steps=bandit)
+    assert not report.ok
+    assert "B602" in report.results[0].output
+
+
+# transitions --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def synthetic_repo(synthetic_template: Path) -> Path:
+    """The synthetic template as a git repository (copier update needs real commits)."""
+    transitions.git(synthetic_template, "init", "-q")
+    transitions.git(synthetic_template, "add", "-A")
+    transitions.git(synthetic_template, "commit", "-q", "-m", "synthetic template")
+    return synthetic_template
+
+
+def test_transition_ids_and_count() -> None:
+    names = ("alpha", "beta", "gamma")
+    chosen = transitions.all_transitions(all_combinations(names))
+    assert len(chosen) == 3 * 2**3
+    ids = [transitions.transition_id(t) for t in chosen]
+    assert len(set(ids)) == len(ids)
+    assert ids[:3] == ["base:on:alpha", "base:on:beta", "base:on:gamma"]
+    assert "alpha+beta+gamma:off:beta" in ids
+    assert transitions.final_combination(chosen[0]) == make_combination(names, ["alpha"])
+
+
+def test_transitions_of_a_template_all_pass(synthetic_repo: Path) -> None:
+    names = ("alpha", "beta", "gamma")
+    starts = [make_combination(names, ()), make_combination(names, names)]
+    chosen = transitions.all_transitions(starts)
+    seen: list[str] = []
+    results = transitions.run_transitions(
+        transitions.TransitionRun(template=synthetic_repo, jobs=2),
+        chosen,
+        lambda tid, report: seen.append(tid),
+    )
+    assert list(results) == [transitions.transition_id(t) for t in chosen]
+    assert sorted(seen) == sorted(results)
+    for report in results.values():
+        assert report.ok, report.failed and report.failed.output
+        assert [r.name for r in report.results] == ["render", "update", "compare"]
+
+
+def test_transition_comparison_finds_every_kind_of_difference(
+    synthetic_repo: Path, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "fresh"
+    assert transitions.render(str(synthetic_repo), str(fresh), {"alpha": True}).passed
+    (fresh / ".env").write_text("SECRET=0\n", encoding="utf-8")  # secrets differ per render
+    project = tmp_path / "project"
+    shutil.copytree(fresh, project)
+    (project / ".env").write_text("SECRET=1\n", encoding="utf-8")
+    assert transitions.compare(project, fresh, b"SECRET=2\n") == [".env was changed by the update"]
+    (project / "README.md").write_text("edited\n", encoding="utf-8")
+    (project / "extra.txt").write_text("left over\n", encoding="utf-8")
+    (project / ".copier-answers.yml").write_text("alpha: false\n", encoding="utf-8")
+    problems = transitions.compare(project, fresh, b"SECRET=1\n")
+    assert "left over after the update: extra.txt" in problems
+    assert "differs from a fresh render: README.md" in problems
+    assert any(problem.startswith(".copier-answers.yml:") for problem in problems)
+    (fresh / "only-fresh.txt").write_text("x\n", encoding="utf-8")
+    assert "missing after the update: only-fresh.txt" in transitions.compare(
+        project, fresh, b"SECRET=1\n"
+    )
+
+
+def test_matrix_transitions_command_on_the_template(tmp_path: Path) -> None:
+    md, xml = tmp_path / "transitions.md", tmp_path / "transitions.xml"
+    result = invoke(
+        "matrix", "--transitions", "--only", "base", "--report", str(md), "--junit", str(xml)
+    )
+    assert result.exit_code == 0, result.output
+    count = len(template_features())
+    assert f"{count}/{count} transitions passed" in result.stdout
+    for feature in template_features():
+        assert f"| `base:on:{feature}` |" in md.read_text(encoding="utf-8")
+    cases = ET.parse(xml).getroot().findall(".//testcase")
+    assert [case.get("name") for case in cases] == ["render", "update", "compare"] * count

@@ -38,9 +38,16 @@ BANDIT = Path(sys.executable).parent / "bandit"
 # Reading the rendered project ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def project(render: Render) -> Path:
-    return render()
+# Without and with the features that add workloads: every general check covers them too.
+DEPLOY_ANSWERS = [{}, {"celery": True}]
+
+
+@pytest.fixture(
+    scope="module", params=DEPLOY_ANSWERS, ids=lambda answers: "+".join(answers) or "base"
+)
+def project(render: Render, request: pytest.FixtureRequest) -> Path:
+    answers: dict[str, Any] = request.param
+    return render(**answers)
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +110,20 @@ def _containers(workload: Manifest) -> list[Manifest]:
     return containers
 
 
+def _deployment(manifests: dict[str, list[Manifest]], component: str) -> Manifest:
+    found = [
+        obj
+        for obj in _objects(manifests)
+        if obj["kind"] == "Deployment"
+        and obj["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected exactly one {component} Deployment, found {len(found)}"
+    return found[0]
+
+
 def _api(manifests: dict[str, list[Manifest]]) -> tuple[Manifest, Manifest]:
     """The API Deployment and its container (the one serving port 8000)."""
-    deployment = _one(manifests, "Deployment")
+    deployment = _deployment(manifests, "api")
     (container,) = _pod_spec(deployment)["containers"]
     return deployment, container
 
@@ -249,8 +267,8 @@ def test_probes_hit_the_health_endpoints_on_the_container_port(
     _, container = _api(manifests)
     router = (project / "app" / "health" / "router.py").read_text()
     assert 'prefix="/health"' in router
-    assert '@router.get("/live")' in router
-    assert '@router.get("/ready"' in router
+    assert re.search(r'@router\.get\(\s*"/live"', router)
+    assert re.search(r'@router\.get\(\s*"/ready"', router)
 
     (port,) = container["ports"]
     assert port["containerPort"] == 8000
@@ -483,3 +501,70 @@ def test_ci_and_make_run_the_same_pinned_scanners(project: Path) -> None:
     assert "gitleaks" in job["env"]["GITLEAKS_IMAGE"]
     for needle in ('"$BANDIT" -r app -ll', '"$PIP_AUDIT" --strict', '"$GITLEAKS_IMAGE"'):
         assert needle in steps, needle
+
+
+# Celery worker and beat ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def celery_manifests(render: Render) -> dict[str, list[Manifest]]:
+    deploy = render(celery=True) / "deploy"
+    return {
+        path.name: _documents(path)
+        for path in sorted(deploy.glob("*.y*ml"))
+        if path.name != KUSTOMIZATION
+    }
+
+
+def _celery_default(project: Path, name: str) -> int:
+    """A default of app/worker/config.py (WorkerSettings), read from the source."""
+    source = (project / "app" / "worker" / "config.py").read_text()
+    match = re.search(rf"^    {name}: int = Field\(default=(\d+)", source, re.M)
+    assert match, f"WorkerSettings.{name} has no integer default"
+    return int(match.group(1))
+
+
+def test_celery_off_has_no_worker_or_beat(render: Render) -> None:
+    deploy = render() / "deploy"
+    assert not (deploy / "worker.yaml").exists()
+    assert not (deploy / "beat.yaml").exists()
+
+
+def test_worker_runs_the_app_image_and_finishes_tasks_on_shutdown(
+    render: Render, celery_manifests: dict[str, list[Manifest]]
+) -> None:
+    worker = _deployment(celery_manifests, "worker")
+    (container,) = _pod_spec(worker)["containers"]
+    _, api = _api(celery_manifests)
+    assert container["image"] == api["image"]
+    assert _command(container)[:4] == ["celery", "-A", "app.worker.celery_app:celery_app", "worker"]
+    # Warm shutdown: the grace period outlasts the hard time limit of a running task.
+    time_limit = _celery_default(render(celery=True), "time_limit")
+    assert _pod_spec(worker)["terminationGracePeriodSeconds"] > time_limit
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # Liveness through the broker (a worker can stay up yet stop consuming).
+    probe = " ".join(container["livenessProbe"]["exec"]["command"])
+    assert "inspect ping" in probe
+    assert "$HOSTNAME" in probe
+
+
+def test_exactly_one_beat(celery_manifests: dict[str, list[Manifest]]) -> None:
+    beat = _deployment(celery_manifests, "beat")
+    (container,) = _pod_spec(beat)["containers"]
+    assert _command(container)[:4] == ["celery", "-A", "app.worker.celery_app:celery_app", "beat"]
+    assert beat["spec"]["replicas"] == 1
+    # A rolling update would run the old and the new beat side by side for a while.
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    autoscaled = {
+        obj["spec"]["scaleTargetRef"]["name"]
+        for obj in _objects(celery_manifests)
+        if obj["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert beat["metadata"]["name"] not in autoscaled
+
+
+def test_celery_files_go_to_the_writable_tmp(celery_manifests: dict[str, list[Manifest]]) -> None:
+    for component in ("worker", "beat"):
+        (container,) = _pod_spec(_deployment(celery_manifests, component))["containers"]
+        env = {variable["name"]: variable.get("value") for variable in container.get("env", [])}
+        assert str(env["CELERY_LOCAL_DIR"]).startswith("/tmp/"), component

@@ -2,7 +2,10 @@
 
 The all-off project is migrated and holds data; `copier update --data <feature>=true` adds the
 feature; then the new migration streams apply with a plain `alembic upgrade heads`, the schema
-matches the models, the data is still there, and the project's own suite passes.
+matches the models, the data is still there, and the project's migration tests and the
+feature's own tests pass. (The rest of the suite in that combination is the matrix's job:
+`matrix --transitions` proves the updated project equals a fresh render, and the deep matrix
+runs the whole suite of fresh renders.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ pytestmark = pytest.mark.deep
 
 FEATURES = template_features()
 KEPT_ITEM = "0f8fad5b-d9cb-469f-a165-70867728950e"
+# Where each feature keeps its tests in the generated project (tests/<package>/).
+TEST_PACKAGES = {
+    "auth": "auth",
+    "rate_limiting": "ratelimit",
+    "celery": "worker",
+    "websockets": "ws",
+    "multi_tenancy": "tenancy",
+    "api_versioning": "versioning",
+}
+
+
+def test_every_feature_names_its_test_package() -> None:
+    assert set(TEST_PACKAGES) == set(FEATURES)
 
 
 def migrated_with_data(project: Path, database: Path) -> str:
@@ -73,7 +89,11 @@ def test_switching_a_feature_on_migrates_a_live_database(
             CommandStep("uv sync", ("uv", "sync", "--all-groups")),
             CommandStep("alembic upgrade", tool("alembic", "upgrade", "heads"), live),
             CommandStep("alembic check", tool("alembic", "check"), live),
-            CommandStep("pytest", tool("pytest", "-q"), lambda _: {"ENVIRONMENT": "test"}),
+            CommandStep(
+                "pytest",
+                tool("pytest", "-q", "tests/test_migrations.py", f"tests/{TEST_PACKAGES[feature]}"),
+                lambda _: {"ENVIRONMENT": "test"},
+            ),
         ],
     )
     assert report.ok, explain(report)

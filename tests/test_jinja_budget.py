@@ -24,6 +24,9 @@ SEAMS = frozenset(
         "app/main.py.jinja",
         "app/models.py.jinja",
         "app/core/lifespan.py.jinja",
+        # the sample domain: owned by users (auth), scoped to tenants (multi_tenancy)
+        "app/items/models.py.jinja",
+        "app/items/router.py.jinja",
         # other seams
         "pyproject.toml.jinja",
         "compose.yaml.jinja",

@@ -103,6 +103,19 @@ def _conditional_excludes() -> list[tuple[str, str]]:
     return entries
 
 
+# Computed flags that own directories, from the answers (copier.yml `when: false`).
+COMPUTED_FLAGS = {
+    "tenant_memberships": lambda answers: answers.get("auth", False)
+    and answers.get("multi_tenancy", False),
+}
+
+
+def _answer(combination: Combination, name: str) -> bool:
+    if name in COMPUTED_FLAGS:
+        return bool(COMPUTED_FLAGS[name](combination))
+    return bool(combination.get(name, False))
+
+
 # Every combination -------------------------------------------------------------------------
 
 
@@ -142,11 +155,34 @@ def test_feature_directories_follow_the_answers(render: Render, combination: Com
     """A disabled feature leaves none of its directories behind; an enabled one keeps them."""
     project = render(**combination)
     for feature, path in _conditional_excludes():
-        if combination.get(feature, False):
+        if _answer(combination, feature):
             if (TEMPLATE_DIR / path).exists():
                 assert (project / path).exists(), f"{feature} on but {path} missing"
         else:
             assert not (project / path).exists(), f"{feature} off but {path} rendered"
+
+
+# What auth wires into shared files, and only with auth (its package is covered above).
+AUTH_SEAM_LINES = {
+    "app/main.py": "install_auth(app, settings)",
+    "app/api.py": "routes.include_router(auth_router)",
+    "app/models.py": "from app.auth.models import",
+    "app/items/models.py": "owner_id: Mapped[uuid.UUID | None]",
+    "app/items/router.py": "router.dependencies.append(OWN_ITEMS)",
+    "pyproject.toml": '"pyjwt[crypto]>=2.13',
+    ".env.example": "AUTH_ALGORITHM=HS256",
+    "README.md": "## Authentication",
+}
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=COMBINATION_IDS)
+def test_auth_seams_follow_the_answer(render: Render, combination: Combination) -> None:
+    project = render(**combination)
+    present = {
+        path: line in (project / path).read_text(encoding="utf-8")
+        for path, line in AUTH_SEAM_LINES.items()
+    }
+    assert set(present.values()) == {bool(combination.get("auth", False))}, present
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=COMBINATION_IDS)
@@ -213,6 +249,25 @@ def test_default_pyproject_parses(render: Render) -> None:
 
     assert meta["name"] == "acme-orders"
     assert meta["requires-python"] == ">=3.11"
+
+
+@pytest.mark.parametrize("websockets", [True, False])
+def test_websockets_wiring_follows_the_answer(render: Render, websockets: bool) -> None:
+    """The feature's seams: its package, its dependency, its settings and Redis in compose."""
+    project = render(websockets=websockets)
+    with (project / "pyproject.toml").open("rb") as stream:
+        dependencies = tomllib.load(stream)["project"]["dependencies"]
+    compose = yaml.safe_load((project / "compose.yaml").read_text(encoding="utf-8"))
+
+    assert (project / "app/ws/endpoint.py").exists() is websockets
+    assert (project / "tests/ws/test_servers.py").exists() is websockets
+    assert any(d.startswith("websockets") for d in dependencies) is websockets
+    assert ("install_websockets(app, settings)" in (project / "app/main.py").read_text()) is (
+        websockets
+    )
+    assert ("WS_ALLOWED_ORIGINS" in parse_env(project / ".env.example")) is websockets
+    # Presence, tickets and cross-worker broadcast live in Redis, so compose runs one.
+    assert ("redis" in compose["services"]) is websockets
 
 
 def test_answers_file_at_root_with_absolute_source(render: Render) -> None:
@@ -313,3 +368,64 @@ def test_generates_without_trust(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     assert (project / ".copier-answers.yml").is_file()
     assert (project / ".env").is_file()
+
+
+@pytest.mark.parametrize("celery", [False, True], ids=["celery-off", "celery-on"])
+def test_celery_operations_follow_the_answer(render: Render, celery: bool) -> None:
+    """Worker and beat outside app/worker: make targets, compose services, k8s manifests."""
+    project = render(celery=celery)
+    assert (project / "deploy" / "worker.yaml").is_file() is celery
+    assert (project / "deploy" / "beat.yaml").is_file() is celery
+    makefile = (project / "Makefile").read_text()
+    assert ("\nworker:" in makefile and "\nbeat:" in makefile) is celery
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    assert ({"worker", "beat", "flower"} <= services.keys()) is celery
+    assert ("redis" in services) is celery  # needs_redis = rate_limiting or celery
+    assert (".celery/" in (project / ".gitignore").read_text()) is celery
+    if celery:
+        assert services["flower"]["profiles"] == ["flower"]
+        assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+        assert "healthcheck" not in services["beat"] or services["beat"]["healthcheck"] == {
+            "disable": True
+        }
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["tenancy-off", "tenancy-on"])
+def test_multi_tenancy_seams_follow_the_answer(render: Render, enabled: bool) -> None:
+    """items gets its tenant_id, the app its middleware and the Makefile its target only
+    with multi_tenancy; nothing of it is left without."""
+    project = render(multi_tenancy=enabled)
+    seams = {
+        "app/items/models.py": "tenant_id: Mapped[uuid.UUID] = tenant_id_column()",
+        "app/main.py": "install_tenancy(app)",
+        "app/models.py": "from app.tenancy.models import Tenant",
+        "Makefile": "python -m app.tenancy.manage list",
+        ".env.example": "TENANCY_HEADER=X-Tenant-ID",
+        "README.md": "## Multi-tenancy",
+    }
+    for path, line in seams.items():
+        assert (line in (project / path).read_text(encoding="utf-8")) is enabled, path
+    assert (project / "migrations/versions/tenancy").is_dir() is enabled
+
+
+@pytest.mark.parametrize(
+    ("auth", "multi_tenancy"),
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["neither", "auth-only", "tenancy-only", "both"],
+)
+def test_memberships_exist_only_with_auth_and_tenancy(
+    render: Render, auth: bool, multi_tenancy: bool
+) -> None:
+    """The computed tenant_memberships flag: app/memberships and its seams need both."""
+    project = render(auth=auth, multi_tenancy=multi_tenancy)
+    both = auth and multi_tenancy
+    seams = {
+        "app/main.py": "install_memberships(app)",
+        "app/api.py": "routes.include_router(memberships_router)",
+        "app/models.py": "from app.memberships.models import Membership",
+    }
+    for path, line in seams.items():
+        assert (line in (project / path).read_text(encoding="utf-8")) is both, path
+    for directory in ("app/memberships", "tests/memberships", "migrations/versions/memberships"):
+        assert (project / directory).is_dir() is both, directory
+    assert "tenant_memberships" not in (project / ".copier-answers.yml").read_text()

@@ -26,6 +26,7 @@ def test_ci_script_runs_the_readme_test_command() -> None:
     ]
     assert any(line.startswith(readme_test_command()) for line in command_lines)
     assert "matrix --services" in script
+    assert "matrix --transitions" in script
 
 
 def test_own_workflows_match_the_github_schema() -> None:

@@ -7,7 +7,7 @@ use Redis.
 """
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,22 @@ TEST_SECRET_KEY = "test-only-4f9c2b7e1a8d6c3f0e5b9a2d7c4e1f8a"
 BASE_URL = "http://test"
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx2.AsyncClient]]
+
+# How a test identifies itself to the API. Anonymous unless a feature that guards the API
+# (auth) registers a provider from its plugin.py: it returns the headers of a caller with
+# the given role ("user" or "admin"). Shared tests then run unchanged whatever is present.
+CredentialProvider = Callable[[Settings, str], Awaitable[dict[str, str]]]
+credential_providers: list[CredentialProvider] = []
+# What such a feature adds to an app for those headers to count, for tests that assemble an
+# app by hand instead of calling create_app().
+identity_installers: list[Callable[[FastAPI, Settings], None]] = []
+
+
+async def credentials(settings: Settings, role: str = "user") -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for provider in credential_providers:
+        headers |= await provider(settings, role)
+    return headers
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +86,13 @@ def make_settings(**overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running_client(
-    settings: Settings, customize: Callable[[FastAPI], None] | None = None
+    settings: Settings,
+    customize: Callable[[FastAPI], None] | None = None,
+    *,
+    anonymous: bool = False,
 ) -> AsyncIterator[httpx2.AsyncClient]:
-    """A started app (lifespan included) behind an in-process HTTP client."""
+    """A started app (lifespan included) behind an in-process HTTP client, signed in as a
+    user where the API needs one (see `credentials`) unless `anonymous`."""
     app = create_app(settings)
     if customize is not None:
         customize(app)
@@ -82,6 +102,8 @@ async def running_client(
             transport=httpx2.ASGITransport(app=manager.app), base_url=BASE_URL
         ) as client,
     ):
+        if not anonymous:
+            client.headers.update(await credentials(settings))
         yield client
 
 

@@ -269,3 +269,32 @@ class TestDatabaseOutage:
             response = await client.get("/slow")
         assert response.status_code == 503
         assert time.monotonic() - started < 4
+
+
+class TestUnstorableText:
+    async def test_a_nul_character_in_an_item_is_refused_with_422(
+        self, client: httpx2.AsyncClient
+    ) -> None:
+        for body in ({"name": "a\x00b", "price": "1"}, {"name": "ok", "description": "\x00"}):
+            response = await client.post("/api/items", json=body)
+            assert response.status_code == 422, response.text
+        assert (await client.get("/api/items", params={"name": "\x00"})).status_code == 422
+
+    @pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL"),
+        reason="only PostgreSQL refuses NUL characters in text (services mode)",
+    )
+    async def test_text_postgresql_cannot_store_is_a_422_problem_not_a_500(
+        self, settings: Settings
+    ) -> None:
+        def add_echo_route(app: FastAPI) -> None:
+            async def echo(value: str, session: SessionDep) -> None:
+                await session.execute(text("SELECT CAST(:value AS text)"), {"value": value})
+
+            app.add_api_route("/echo", echo)
+
+        async with running_client(settings, add_echo_route) as client:
+            response = await client.get("/echo", params={"value": "a\x00b"})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM
+        assert "NUL" in response.json()["detail"]

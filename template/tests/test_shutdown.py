@@ -6,6 +6,8 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
@@ -36,9 +38,12 @@ async def wait_until_serving(base_url: str, process: asyncio.subprocess.Process)
     raise AssertionError("the server did not start within 30 s")
 
 
-async def test_sigterm_lets_in_flight_requests_finish(database_url: str, tmp_path: Path) -> None:
+@asynccontextmanager
+async def serving(
+    database_url: str, log: Path, **environment: str
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """tests/shutdown_app.py served by a real uvicorn process; killed if a test leaves it up."""
     port = free_port()
-    log = tmp_path / "server.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -52,24 +57,66 @@ async def test_sigterm_lets_in_flight_requests_finish(database_url: str, tmp_pat
             "--timeout-graceful-shutdown",
             str(GRACEFUL_TIMEOUT_SECONDS),
             cwd=PROJECT_ROOT,
-            env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "PYTHONUNBUFFERED": "1",
+                **environment,
+            },
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
         await wait_until_serving(base_url, process)
+        yield base_url, process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigterm_lets_in_flight_requests_finish(database_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    async with serving(database_url, log) as (base_url, process):
         async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
             requests = [asyncio.create_task(client.get("/slow")) for _ in range(IN_FLIGHT)]
             await asyncio.sleep(0.5)  # every request is now being handled
             process.send_signal(signal.SIGTERM)
             responses = await asyncio.gather(*requests)
         exit_code = await asyncio.wait_for(process.wait(), GRACEFUL_TIMEOUT_SECONDS)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert [response.status_code for response in responses] == [200] * IN_FLIGHT
     assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a clean stop
     assert "Application shutdown complete" in log.read_text()
+
+
+async def test_readiness_turns_503_while_draining_and_new_requests_are_still_served(
+    database_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "server.log"
+    drain_seconds = 3
+    drain = {"SHUTDOWN_DRAIN_SECONDS": str(drain_seconds)}
+    async with serving(database_url, log, **drain) as (base_url, process):
+        async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
+            assert (await client.get("/health/ready")).status_code == 200
+            in_flight = asyncio.create_task(client.get("/slow"))
+            await asyncio.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            # Draining: still up (a fresh connection is accepted), but no longer ready.
+            async with httpx2.AsyncClient(base_url=base_url, timeout=5) as fresh:
+                readiness = await fresh.get("/health/ready")
+                served_while_draining = await fresh.get("/slow")
+            slow = await in_flight
+        assert process.returncode is None, "the server stopped before the drain period ended"
+        exit_code = await asyncio.wait_for(process.wait(), drain_seconds + GRACEFUL_TIMEOUT_SECONDS)
+
+    assert readiness.status_code == 503
+    assert readiness.json()["status"] == "draining"
+    assert served_while_draining.status_code == 200
+    assert slow.status_code == 200
+    assert exit_code in (0, -signal.SIGTERM)
+    output = log.read_text()
+    assert "draining" in output
+    assert "Application shutdown complete" in output

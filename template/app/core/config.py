@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     docs_enabled: bool | None = None
     metrics_enabled: bool = True
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # Seconds between SIGTERM and the start of shutdown, with readiness at 503 (app/core/drain.py).
+    shutdown_drain_seconds: float = Field(default=0, ge=0, le=300)
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,8 @@ logger = structlog.get_logger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
 QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE, raised when statement_timeout is hit
+# PostgreSQL SQLSTATEs of text it cannot store (a NUL character, an invalid byte sequence).
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +72,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def _is_outage(exc: Exception) -> bool:
+def is_database_outage(exc: Exception) -> bool:
+    """Whether `exc` means the database is down or too slow (503), not a bug (500)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
         return True
     if isinstance(exc, DBAPIError):
@@ -80,11 +83,20 @@ def _is_outage(exc: Exception) -> bool:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    if not _is_outage(exc):
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT:
+        # Input the schemas let through but PostgreSQL refuses: the client's fault, not a 500.
+        return problem_response(
+            request.url.path, 422, "Text must not contain NUL characters or invalid bytes."
+        )
+    if not is_database_outage(exc):
         raise exc
     logger.warning("database_unavailable", error=type(exc).__name__)
+    return database_unavailable_response(request.url.path)
+
+
+def database_unavailable_response(path: str) -> JSONResponse:
     return problem_response(
-        request.url.path,
+        path,
         503,
         "The database is unavailable; retry shortly.",
         {"Retry-After": RETRY_AFTER_SECONDS},

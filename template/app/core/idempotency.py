@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.errors import UnprocessableError
 from app.core.models import Base, UTCDateTime, utcnow
+from app.core.tenant import current_tenant_id
 
 IdempotencyKey = Annotated[
     str | None,
@@ -46,6 +47,13 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+def _scoped(scope: str) -> str:
+    """The stored scope: per tenant where there are tenants, so one tenant's key never
+    replays another tenant's response."""
+    tenant_id = current_tenant_id()
+    return scope if tenant_id is None else f"{scope}@{tenant_id}"
+
+
 def fingerprint(payload: BaseModel) -> str:
     return hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
 
@@ -53,7 +61,7 @@ def fingerprint(payload: BaseModel) -> str:
 async def find_previous_response(
     session: AsyncSession, *, scope: str, key: str, request_fingerprint: str, ttl_seconds: int
 ) -> IdempotencyRecord | None:
-    record = await session.get(IdempotencyRecord, (scope, key))
+    record = await session.get(IdempotencyRecord, (_scoped(scope), key))
     if record is None:
         return None
     if record.created_at < utcnow() - timedelta(seconds=ttl_seconds):
@@ -76,7 +84,7 @@ def remember_response(
 ) -> None:
     session.add(
         IdempotencyRecord(
-            scope=scope,
+            scope=_scoped(scope),
             key=key,
             request_fingerprint=request_fingerprint,
             status_code=status_code,

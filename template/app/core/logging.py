@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.types import EventDict, Processor, WrappedLogger
 
 from app.core.config import Settings
+from app.core.tenant import current_tenant_id
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY = re.compile(
@@ -107,11 +108,16 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status_code = 500
+        tenant: dict[str, str] = {}
 
         async def capture_status(message: Message) -> None:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
+                # The response starts inside the request's tenant scope, which has ended by
+                # the time this line is written.
+                if (tenant_id := current_tenant_id()) is not None:
+                    tenant["tenant_id"] = tenant_id
             await send(message)
 
         try:
@@ -125,4 +131,5 @@ class AccessLogMiddleware:
                 status=status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 client=client[0] if client else None,
+                **tenant,
             )

@@ -27,7 +27,7 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "draining"]
     checks: dict[str, CheckResult]
 
 
@@ -60,9 +60,18 @@ async def live() -> Liveness:
     return Liveness(status="ok")
 
 
-@router.get("/ready", responses={503: {"model": Readiness, "description": "A dependency is down"}})
+@router.get(
+    "/ready",
+    responses={503: {"model": Readiness, "description": "A dependency is down, or draining"}},
+)
 async def ready(request: Request, response: Response) -> Readiness:
-    """The service can do useful work: its database (and Redis, when configured) answer."""
+    """The service can do useful work: its database (and Redis, when configured) answer.
+
+    503 while draining after SIGTERM, so the load balancer stops sending new requests.
+    """
+    if request.state.drain.draining:
+        response.status_code = 503
+        return Readiness(status="draining", checks={})
     probes: dict[str, Coroutine[Any, Any, None]] = {
         "database": _check_database(request.state.engine)
     }

@@ -37,9 +37,18 @@ async def list_items(
 
 
 async def create_item(
-    session: AsyncSession, data: ItemCreate, *, idempotency_key: str | None, ttl_seconds: int
+    session: AsyncSession,
+    data: ItemCreate,
+    *,
+    idempotency_key: str | None,
+    ttl_seconds: int,
+    caller: str | None = None,
 ) -> tuple[ItemRead, bool]:
-    """Create an item; returns it and whether it is the replay of an earlier identical request."""
+    """Create an item; returns it and whether it is the replay of an earlier identical request.
+
+    Keys are the caller's own (`caller` is the principal's subject): the same key from
+    someone else is another operation, never a replay of theirs.
+    """
     if idempotency_key is None:
         item = Item(**data.model_dump())
         ItemRepository(session).add(item)
@@ -48,7 +57,7 @@ async def create_item(
 
     request_fingerprint = fingerprint(data)
     lookup = {
-        "scope": CREATE_SCOPE,
+        "scope": CREATE_SCOPE if caller is None else f"{CREATE_SCOPE}:{caller}",
         "key": idempotency_key,
         "request_fingerprint": request_fingerprint,
     }

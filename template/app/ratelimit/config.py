@@ -55,8 +55,8 @@ class RateLimitSettings(BaseSettings):
     strict: str = "5/minute"
     strict_routes: Annotated[list[str], NoDecode] = ["login", "refresh"]
     exempt_roles: Annotated[list[str], NoDecode] = ["admin"]
-    # A quota per tenant on top of the per-client limits, for principals that carry a
-    # tenant id (multi-tenancy). Unset: no tenant quota.
+    # A quota per tenant on top of the per-client limits: the principal's tenant, else the
+    # tenant multi-tenancy resolved for the request. Unset: no tenant quota.
     tenant: str | None = None
     strategy: Strategy = "moving-window"
     # Unset: Redis when REDIS_URL is set, else this process's memory. "memory://" forces memory.

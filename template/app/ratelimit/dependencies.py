@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import AppError, error_responses
 from app.core.principal import current_principal
+from app.core.tenant import current_tenant_id
 from app.ratelimit.headers import rate_limit_headers
 from app.ratelimit.limiter import Limiter, StorageUnavailableError
 
@@ -76,8 +77,10 @@ async def enforce_rate_limit(request: Request) -> None:
         return
     checks = [(limiter.policies.for_route(_route_name(request)), client_key(request))]
     tenant_quota = limiter.policies.tenant
-    if tenant_quota is not None and principal is not None and principal.tenant_id is not None:
-        checks.append((tenant_quota, f"tenant:{principal.tenant_id}"))
+    # The principal's tenant, else the one multi-tenancy resolved (a gateway header, say).
+    tenant_id = (principal.tenant_id if principal else None) or current_tenant_id()
+    if tenant_quota is not None and tenant_id is not None:
+        checks.append((tenant_quota, f"tenant:{tenant_id}"))
     decisions = []
     for policy, key in checks:
         try:

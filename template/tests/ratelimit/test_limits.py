@@ -261,26 +261,30 @@ class TestKeys:
             client(app, CLIENT_IP) as home,
             client(app, OTHER_IP) as office,
         ):
+            # A probe route: stand-in users without a tenant reach it in every combination.
+            ping = f"{PROBES}/v1/ping"
             alice = {"X-Test-User": "alice"}
-            assert (await home.get(ITEMS, headers=alice)).status_code == 200
-            assert (await office.get(ITEMS, headers=alice)).status_code == 200
-            assert (await home.get(ITEMS, headers=alice)).status_code == 429
+            assert (await home.get(ping, headers=alice)).status_code == 200
+            assert (await office.get(ping, headers=alice)).status_code == 200
+            assert (await home.get(ping, headers=alice)).status_code == 429
             # Another user behind the same address has a budget of their own.
-            assert (await home.get(ITEMS, headers={"X-Test-User": "bob"})).status_code == 200
+            assert (await home.get(ping, headers={"X-Test-User": "bob"})).status_code == 200
             # And so does the anonymous traffic of that address.
-            assert (await home.get(ITEMS)).status_code == 200
+            assert (await home.get(ping)).status_code == 200
 
     async def test_a_tenant_quota_is_shared_by_the_tenants_users(
         self, settings: Settings, prefix: str
     ) -> None:
         rate_limits = limits(prefix, default="5/minute", tenant="3/minute")
+        # A probe route: the made-up tenants t1 and t2 exist for no other feature.
+        ping = f"{PROBES}/v1/ping"
         async with started(settings, rate_limits) as app, client(app) as http:
             alice, bob = {"X-Test-User": "alice;;t1"}, {"X-Test-User": "bob;;t1"}
-            first = await http.get(ITEMS, headers=alice)
-            statuses = [(await http.get(ITEMS, headers=who)).status_code for who in (alice, bob)]
-            refused = await http.get(ITEMS, headers=bob)
-            other_tenant = await http.get(ITEMS, headers={"X-Test-User": "carol;;t2"})
-            no_tenant = await http.get(ITEMS, headers={"X-Test-User": "dave"})
+            first = await http.get(ping, headers=alice)
+            statuses = [(await http.get(ping, headers=who)).status_code for who in (alice, bob)]
+            refused = await http.get(ping, headers=bob)
+            other_tenant = await http.get(ping, headers={"X-Test-User": "carol;;t2"})
+            no_tenant = await http.get(ping, headers={"X-Test-User": "dave"})
         assert first.status_code == 200
         assert first.headers["ratelimit-policy"] == '"default";q=5;w=60, "tenant";q=3;w=60'
         assert first.headers["ratelimit"].startswith('"default";r=4;t=')
@@ -298,9 +302,10 @@ class TestKeys:
             started(settings, limits(prefix, default="1/minute")) as app,
             client(app) as http,
         ):
+            ping = f"{PROBES}/v1/ping"
             admin = {"X-Test-User": "root;staff,admin"}
-            responses = [await http.get(ITEMS, headers=admin) for _ in range(5)]
-            user = await spend(http, 2)
+            responses = [await http.get(ping, headers=admin) for _ in range(5)]
+            user = await spend(http, 2, ping)
         assert [response.status_code for response in responses] == [200] * 5
         assert "ratelimit" not in responses[0].headers
         assert user == [200, 429]

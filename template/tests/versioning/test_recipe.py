@@ -15,7 +15,7 @@ from app.items.router import router as items_router
 from app.versioning.middleware import install_api_versioning
 from app.versioning.registry import ApiVersions
 from app.versioning.v2.items import router as v2_items_router
-from tests.conftest import BASE_URL
+from tests.conftest import BASE_URL, credentials, identity_installers
 from tests.versioning.conftest import versioning_settings
 
 # A feature router that every version serves unchanged (like `routes` in app/api.py).
@@ -58,10 +58,13 @@ async def client(settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
         )
     )
     install_api_versioning(app, policy)
+    for install in identity_installers:
+        install(app, settings)
     async with (
         LifespanManager(app) as manager,
         httpx2.AsyncClient(transport=httpx2.ASGITransport(app=manager.app), base_url=BASE_URL) as c,
     ):
+        c.headers.update(await credentials(settings))
         yield c
 
 

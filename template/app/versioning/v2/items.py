@@ -11,15 +11,18 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorParam, Limit
+from app.core.principal import current_principal
 from app.items import router as v1
 from app.items import service
 from app.items.repository import ItemFilters
 from app.items.schemas import ItemRead
 from app.versioning.v2.schemas import ItemCreateV2, ItemListV2, ItemUpdateV2, ItemV2
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"], dependencies=v1.router.dependencies)
 
-TitleFilter = Annotated[str | None, Query(max_length=200, description="Substring of the title")]
+TitleFilter = Annotated[
+    str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="Substring of the title")
+]
 
 
 @router.get("", response_model=ItemListV2, responses=v1.LIST_ERRORS)
@@ -52,13 +55,17 @@ async def create_item(
     """Create an item. Send an `Idempotency-Key` to make retries safe."""
     settings: Settings = request.state.settings
     # The key is shared with v1: a retry through either version replays the first create.
+    principal = current_principal(request)
     item, replayed = await service.create_item(
         session,
         data.to_v1(),
         idempotency_key=idempotency_key,
         ttl_seconds=settings.idempotency_ttl_seconds,
+        caller=principal.subject if principal is not None else None,
     )
     v1.set_created_headers(request, response, item, replayed=replayed)
+    if not replayed:
+        await v1.publish(request, "item.created", item.model_dump(mode="json"))
     return ItemV2.from_v1(item)
 
 
@@ -80,13 +87,17 @@ async def update_item(
     item_id: uuid.UUID,
     changes: ItemUpdateV2,
     session: SessionDep,
+    request: Request,
     response: Response,
     if_match: v1.IfMatch = None,
 ) -> ItemV2:
     """Change some fields of an item. Send `If-Match` to refuse overwriting a newer version."""
     item = await service.update_item(session, item_id, changes.to_v1(), if_match=if_match)
     response.headers["ETag"] = service.etag_of(item)
-    return ItemV2.from_v1(ItemRead.model_validate(item))
+    # Listeners hear the domain's shape (v1's), whichever version made the change.
+    updated = ItemRead.model_validate(item)
+    await v1.publish(request, "item.updated", updated.model_dump(mode="json"))
+    return ItemV2.from_v1(updated)
 
 
 # Deleting has the same contract in both versions: v2 serves v1's operation as it is.

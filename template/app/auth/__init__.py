@@ -1,0 +1,52 @@
+"""Users, OAuth2 password sign-in, JWT access tokens, rotating refresh tokens, roles (the
+`auth` feature).
+
+Wiring, done by the template: `install_auth(app, settings)` in app/main.py verifies tokens
+on every request (HTTP and WebSocket) and puts the principal on it; the router in app/api.py
+serves /auth/... and /users/...; items routes depend on `own_items` (app/items/router.py).
+Everything else reads the caller through app.core.principal and never imports this package.
+"""
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from app.auth.config import AuthSettings
+from app.auth.context import STATE_KEY, AuthContext
+from app.auth.dependencies import CurrentUser, current_user, require_roles
+from app.auth.liveness import principal_still_active
+from app.auth.middleware import PrincipalMiddleware
+from app.auth.ownership import declare_optional_auth_on_reads
+from app.auth.passwords import Passwords
+from app.auth.router import router
+from app.auth.tokens import TokenCodec
+from app.core.config import Settings
+
+__all__ = [
+    "AuthSettings",
+    "CurrentUser",
+    "current_user",
+    "install_auth",
+    "require_roles",
+    "router",
+]
+
+
+def install_auth(
+    app: FastAPI, settings: Settings, auth_settings: AuthSettings | None = None
+) -> None:
+    """Verify access tokens on every request of `app`.
+
+    AUTH_* settings and the signing keys are checked here, at start-up: a short secret or
+    a missing key stops the service instead of failing on the first sign-in.
+    """
+    auth_settings = auth_settings or AuthSettings()
+    context = AuthContext(
+        settings=auth_settings,
+        tokens=TokenCodec(auth_settings, settings),
+        passwords=Passwords(auth_settings.hash_concurrency),
+    )
+    setattr(app.state, STATE_KEY, context)
+    declare_optional_auth_on_reads(iter_route_contexts(app.routes))
+    app.add_middleware(PrincipalMiddleware, context=context)
+    # Runtime contract for long-lived connections (WebSockets): is the user still active?
+    app.state.principal_check = principal_still_active

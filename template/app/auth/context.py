@@ -1,0 +1,83 @@
+"""The auth machinery of an app, built once by `install_auth` and shared by middleware and
+routes."""
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from app.auth.config import AuthSettings
+from app.auth.passwords import Passwords
+from app.auth.revocations import DatabaseRevocations, RedisRevocations, Revocations
+from app.auth.tokens import TokenCodec
+
+STATE_KEY = "auth"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantGrant:
+    """The tenant a session is signed in to, and the user's role there."""
+
+    tenant_id: str
+    role: str
+
+
+# Chooses the tenant of a new or refreshed session: (database session, user id, the tenant
+# asked for, by slug or id, or None). Returns the grant, None for a session without a tenant,
+# or raises an AppError the client sees. Set by whatever knows tenants (multi-tenancy's
+# memberships); without one, sessions never carry a tenant.
+TenantSelector = Callable[[AsyncSession, uuid.UUID, str | None], Awaitable[TenantGrant | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    settings: AuthSettings
+    tokens: TokenCodec
+    passwords: Passwords
+    tenant_selector: TenantSelector | None = None
+
+
+def auth_context(connection: HTTPConnection) -> AuthContext:
+    context: AuthContext = getattr(connection.app.state, STATE_KEY)
+    return context
+
+
+def revocations(lifespan_state: Mapping[str, Any]) -> Revocations:
+    """Redis when REDIS_URL is set, the database otherwise (both opened by the core lifespan)."""
+    redis = lifespan_state.get("redis")
+    if redis is not None:
+        return RedisRevocations(redis)
+    return DatabaseRevocations(lifespan_state["sessionmaker"])
+
+
+def request_revocations(connection: HTTPConnection) -> Revocations:
+    return revocations(connection.scope["state"])
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAuth:
+    """What a route needs: the app's auth machinery and this request's revocation store."""
+
+    settings: AuthSettings
+    tokens: TokenCodec
+    passwords: Passwords
+    revocations: Revocations
+    tenant_selector: TenantSelector | None = None
+
+
+def request_auth(request: Request) -> RequestAuth:
+    context = auth_context(request)
+    return RequestAuth(
+        settings=context.settings,
+        tokens=context.tokens,
+        passwords=context.passwords,
+        revocations=request_revocations(request),
+        tenant_selector=context.tenant_selector,
+    )
+
+
+AuthDep = Annotated[RequestAuth, Depends(request_auth)]

@@ -1,0 +1,122 @@
+"""No lost task, no duplicate effect: a real worker is killed, stopped and fed bad messages.
+
+Security catalogue C01 (kill -9 of the pool child), C02 (kill -9 of the whole worker; Redis
+only), C03 (SIGTERM: warm shutdown), C10 (JSON only). They run on the SQLite transport
+embedded and on Redis in services mode.
+"""
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.idempotency import IdempotencyRecord
+from app.worker.db import worker_session
+from tests.worker.conftest import OwnWorkers, wait_for
+from tests.worker.probe_tasks import EFFECT_SCOPE, RECORD
+
+HOLD_SECONDS = 3.0
+
+
+def effects(settings: Settings, key: str) -> int:
+    session: Session
+    with worker_session(settings.database_url, settings.database_statement_timeout_ms) as session:
+        query = select(func.count()).where(
+            IdempotencyRecord.scope == EFFECT_SCOPE, IdempotencyRecord.key == key
+        )
+        return session.scalar(query) or 0
+
+
+def deliveries(marker_dir: Path, key: str) -> list[Path]:
+    return sorted(marker_dir.glob(f"{key}.*.started"), key=os.path.getmtime)
+
+
+def publish_record(own_workers: OwnWorkers, key: str, marker_dir: Path) -> None:
+    own_workers.queue.publish(RECORD, key, [key, str(marker_dir), HOLD_SECONDS], principal=None)
+
+
+def test_kill_child_mid_task_not_lost(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path
+) -> None:
+    worker = own_workers.start()
+    key = uuid.uuid4().hex
+    publish_record(own_workers, key, tmp_path)
+    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    child = int(deliveries(tmp_path, key)[0].read_text())
+    os.kill(child, signal.SIGKILL)
+
+    # reject_on_worker_lost puts the message back; the new child runs it to the end.
+    wait_for(lambda: effects(settings, key) == 1, f"the redelivered task:\n{worker.log()}")
+    assert len(deliveries(tmp_path, key)) == 2
+    assert effects(settings, key) == 1
+
+
+# Redis hands back an unacknowledged message once it is older than the visibility timeout,
+# checked every few seconds by a running worker.
+SHORT_VISIBILITY = {
+    "CELERY_SOFT_TIME_LIMIT": "20",
+    "CELERY_TIME_LIMIT": "30",
+    "CELERY_VISIBILITY_TIMEOUT": "60",
+}
+REDELIVERY_DEADLINE = 180.0
+
+
+def test_kill_worker_mid_task_redelivered(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path, redis_url: str | None
+) -> None:
+    if redis_url is None:
+        # The SQLite transport keeps unacknowledged messages in the dead process's memory:
+        # it is for development on one machine, and this guarantee needs Redis.
+        pytest.skip("redelivery after a worker crash needs Redis: set TEST_REDIS_URL")
+    own_workers.env.update(SHORT_VISIBILITY)
+    first = own_workers.start()
+    key = uuid.uuid4().hex
+    publish_record(own_workers, key, tmp_path)
+    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    child = int(deliveries(tmp_path, key)[0].read_text())
+    # The whole worker dies at once (OOM killer, node loss): nobody acknowledges or rejects.
+    first.stop(signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
+
+    second = own_workers.start()
+    wait_for(
+        lambda: effects(settings, key) == 1,
+        f"redelivery after the visibility timeout:\n{second.log()}",
+        REDELIVERY_DEADLINE,
+    )
+    assert len(deliveries(tmp_path, key)) == 2
+    assert effects(settings, key) == 1
+
+
+def test_sigterm_warm_shutdown_completes(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path
+) -> None:
+    worker = own_workers.start()
+    key = uuid.uuid4().hex
+    publish_record(own_workers, key, tmp_path)
+    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+
+    assert worker.stop(signal.SIGTERM) == 0, worker.log()
+    # Warm shutdown: the running task finished before the worker exited.
+    assert effects(settings, key) == 1
+    assert len(deliveries(tmp_path, key)) == 1
+
+
+def test_serializer_json_only(own_workers: OwnWorkers, settings: Settings, tmp_path: Path) -> None:
+    worker = own_workers.start()
+    refused, accepted = uuid.uuid4().hex, uuid.uuid4().hex
+    # A client that ignores the JSON-only rule; the worker must not unpickle its message.
+    own_workers.queue.celery.send_task(
+        RECORD, args=[refused, str(tmp_path), 0], task_id=refused, serializer="pickle"
+    )
+    publish_record(own_workers, accepted, tmp_path)
+
+    wait_for(lambda: effects(settings, accepted) == 1, f"the JSON task:\n{worker.log()}")
+    assert "pickle" in worker.log()
+    assert deliveries(tmp_path, refused) == []
+    assert effects(settings, refused) == 0
