@@ -27,6 +27,8 @@ SEAMS = frozenset(
         # the sample domain: owned by users (auth), scoped to tenants (multi_tenancy)
         "app/items/models.py.jinja",
         "app/items/router.py.jinja",
+        # exports of those items (celery): scoped to tenants like the items (multi_tenancy)
+        "app/worker/models.py.jinja",
         # other seams
         "pyproject.toml.jinja",
         "compose.yaml.jinja",

@@ -107,6 +107,8 @@ def _conditional_excludes() -> list[tuple[str, str]]:
 COMPUTED_FLAGS = {
     "tenant_memberships": lambda answers: answers.get("auth", False)
     and answers.get("multi_tenancy", False),
+    "tenant_exports": lambda answers: answers.get("celery", False)
+    and answers.get("multi_tenancy", False),
 }
 
 

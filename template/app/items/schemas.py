@@ -38,7 +38,9 @@ def _price_as_text_or_integer(value: object) -> object:
 
 
 # No NUL characters: PostgreSQL cannot store them in text columns.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S[^\x00]*$")]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s\x00][^\x00]*$")
+]
 Description = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
 Price = Annotated[
     Decimal,

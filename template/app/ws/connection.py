@@ -12,7 +12,6 @@ import secrets
 import time
 from typing import Any
 
-import anyio
 import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -83,6 +82,7 @@ class Connection:
         self._bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
         self._close_requested = asyncio.Event()
         self._close: tuple[int, str] = (1000, "")
+        self._cleanup: asyncio.Task[None] | None = None
 
     # Called from anywhere in this process -----------------------------------------------
 
@@ -124,15 +124,22 @@ class Connection:
             for channel in channels:
                 self.hub.unsubscribe(self, channel)
             self.hub.unregister(self)
-            try:
-                # Shielded: the others should hear of the leave even when the server cancels
-                # this task (as some do after a disconnect); bounded by the Redis timeouts.
-                with anyio.move_on_after(CLEANUP_TIMEOUT_SECONDS, shield=True):
-                    await asyncio.gather(*loops, return_exceptions=True)
-                    await self._announce_leaving(channels)
-                    await self._close_socket()
-            finally:
-                self.finished.set()
+            # The rest in a task of its own: the others should hear of the leave even when
+            # the server cancels this one (as some do right after a disconnect). A shielded
+            # anyio scope is not enough: its host task keeps receiving the cancellation.
+            self._cleanup = asyncio.create_task(self._clean_up(loops, channels))
+            await asyncio.shield(self._cleanup)
+
+    async def _clean_up(self, loops: list["asyncio.Task[Any]"], channels: list[Channel]) -> None:
+        try:
+            async with asyncio.timeout(CLEANUP_TIMEOUT_SECONDS):
+                await asyncio.gather(*loops, return_exceptions=True)
+                await self._announce_leaving(channels)
+                await self._close_socket()
+        except TimeoutError:
+            logger.warning("ws_cleanup_timed_out", connection=self.id)
+        finally:
+            self.finished.set()
 
     async def _close_socket(self) -> None:
         if self.websocket.application_state != WebSocketState.CONNECTED:

@@ -57,6 +57,10 @@ class TestCreate:
             (an_item(name=""), "name"),
             (an_item(name="   "), "name"),
             (an_item(name="x" * 201), "name"),
+            # PostgreSQL text cannot hold NUL: refused by the schema, on every database.
+            (an_item(name="\x00abc"), "name"),
+            (an_item(name="ab\x00c"), "name"),
+            (an_item(description="a\x00"), "description"),
             (an_item(description="x" * 2001), "description"),
             ({"name": "No price"}, "price"),
         ],

@@ -155,7 +155,7 @@ def test_a_task_started_by_one_tenant_never_reads_anothers_rows(
         add_item(session, "of tenant b", owner)
     with tenant_scope(tenant_a):
         add_item(session, "of tenant a", owner)
-        export_id = new_export(session, owner, tenant_id=tenant_a)
+        export_id = new_export(session, owner)
         assert export_items(session, export_id, max_deliveries=MAX_DELIVERIES) == 1
         export = session.get(ItemExport, export_id)
     assert export is not None

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.ws.conftest import needs_stand_in_item_writes
 from tests.ws.servers import WS_MAX_SIZE, uvicorn_server
 
 ROOM = "room:lobby"
@@ -89,12 +90,27 @@ async def test_a_message_published_on_one_process_reaches_clients_of_another(
         await welcome(on_a)
         await welcome(on_b)
         await subscribe(on_a, ROOM)
-        await subscribe(on_a, "items")
         await subscribe(on_b, ROOM)
 
         await on_b.send(json.dumps({"type": "publish", "channel": ROOM, "data": "from b"}))
         message = await receive_until(on_a, lambda m: m["type"] == "message")
         assert (message["channel"], message["data"]) == (ROOM, "from b")
+
+
+# Item events take the same path between processes as messages (the hub's broadcast); with
+# auth or multi_tenancy, test_with_*.py shows them reaching the right users through Redis.
+@needs_stand_in_item_writes
+async def test_an_item_written_through_one_process_is_announced_on_another(
+    database_url: str, redis_url: str | None, tmp_path: Path
+) -> None:
+    url = redis_or_skip(redis_url)
+    async with (
+        uvicorn_server(database_url, url, tmp_path / "a.log") as a,
+        uvicorn_server(database_url, url, tmp_path / "b.log") as b,
+        connect(a.ws_url) as on_a,
+    ):
+        await welcome(on_a)
+        await subscribe(on_a, "items")
 
         async with httpx2.AsyncClient(base_url=b.http_url) as http:
             created = await http.post("/api/items", json={"name": "Lamp", "price": "3.00"})

@@ -21,7 +21,6 @@ def upgrade() -> None:
         "item_exports",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("owner_id", sa.String(length=255), nullable=True),
-        sa.Column("tenant_id", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deliveries", sa.Integer(), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
