@@ -13,7 +13,7 @@ from fastapi.routing import iter_route_contexts
 from app.auth.config import AuthSettings
 from app.auth.context import STATE_KEY, AuthContext
 from app.auth.dependencies import CurrentUser, current_user, require_roles
-from app.auth.liveness import principal_still_active
+from app.auth.liveness import principal_check
 from app.auth.middleware import PrincipalMiddleware
 from app.auth.ownership import declare_optional_auth_on_reads
 from app.auth.passwords import Passwords
@@ -48,5 +48,5 @@ def install_auth(
     setattr(app.state, STATE_KEY, context)
     declare_optional_auth_on_reads(iter_route_contexts(app.routes))
     app.add_middleware(PrincipalMiddleware, context=context)
-    # Runtime contract for long-lived connections (WebSockets): is the user still active?
-    app.state.principal_check = principal_still_active
+    # Runtime contract for long-lived connections (WebSockets): may the caller still act?
+    app.state.principal_check = principal_check(auth_settings.issuer)

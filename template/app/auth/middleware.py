@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.context import AuthContext, revocations
 from app.auth.tokens import AccessClaims, InvalidTokenError
-from app.core.principal import Principal
+from app.core.principal import Credential, Principal
 
 logger = structlog.get_logger(__name__)
 
@@ -46,8 +46,16 @@ class PrincipalMiddleware:
             if token is not None:
                 claims = await self._verified(token, state)
                 if claims is not None:
+                    credential = Credential(
+                        id=claims.token_id,
+                        issued_at=claims.issued_at,
+                        session_id=claims.session_id,
+                    )
                     principal = Principal(
-                        subject=claims.subject, roles=claims.roles, tenant_id=claims.tenant_id
+                        subject=claims.subject,
+                        roles=claims.roles,
+                        tenant_id=claims.tenant_id,
+                        credential=credential,
                     )
                     # A copy: the lifespan state dict is shared by every request.
                     scope["state"] = {

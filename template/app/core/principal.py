@@ -11,12 +11,24 @@ from starlette.requests import HTTPConnection
 
 
 @dataclass(frozen=True, slots=True)
+class Credential:
+    """What a caller signed in with, so that a connection outliving its request (a WebSocket)
+    can ask later whether it was revoked: an id (a token's jti), when it was issued and the
+    sign-in session it belongs to (auth: the refresh-token family), if any."""
+
+    id: str
+    issued_at: float
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller: a stable subject id, its roles and, with tenancy, its tenant."""
 
     subject: str
     roles: frozenset[str] = frozenset()
     tenant_id: str | None = None
+    credential: Credential | None = None
 
     def has_any_role(self, roles: frozenset[str]) -> bool:
         return not self.roles.isdisjoint(roles)

@@ -11,12 +11,12 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 
-from app.core.principal import Principal
+from app.core.principal import Credential, Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,10 @@ class Grant:
                     "subject": principal.subject,
                     "roles": sorted(principal.roles),
                     "tenant_id": principal.tenant_id,
+                    # Kept so that revalidation can tell when the sign-in is revoked.
+                    "credential": None
+                    if principal.credential is None
+                    else asdict(principal.credential),
                 },
                 "tenant_id": self.tenant_id,
             }
@@ -45,13 +49,15 @@ class Grant:
     def loads(cls, raw: str | bytes) -> "Grant":
         data = json.loads(raw)
         principal = data["principal"]
+        if principal is None:
+            return cls(principal=None, tenant_id=data["tenant_id"])
+        credential = principal.get("credential")
         return cls(
-            principal=None
-            if principal is None
-            else Principal(
+            principal=Principal(
                 subject=principal["subject"],
                 roles=frozenset(principal["roles"]),
                 tenant_id=principal["tenant_id"],
+                credential=None if credential is None else Credential(**credential),
             ),
             tenant_id=data["tenant_id"],
         )

@@ -2,12 +2,14 @@
 
 Auth publishes `app.state.principal_check`, so an unset WS_REQUIRE_AUTHENTICATION means
 "required": anonymous handshakes and tickets are refused, a signed-in user's ticket opens
-/ws, and a user deactivated meanwhile is disconnected at the next revalidation (W02, W11).
+/ws, and a user deactivated, signed out or otherwise revoked meanwhile is disconnected at the
+next revalidation (W02, W11).
 Accounts come from the shared credential providers, so this module never imports app.auth.
 """
 
 import asyncio
 import importlib.util
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +29,7 @@ if importlib.util.find_spec("app.auth") is None:
     pytest.skip("the auth feature is not part of this project", allow_module_level=True)
 
 TICKETS = "/api/ws/tickets"
+PASSWORD = "a long and uncommon passphrase 42"
 
 
 def signed_in(settings: Settings, role: str = "user") -> dict[str, str]:
@@ -87,4 +90,42 @@ def test_a_deactivated_user_is_disconnected_on_revalidation(settings: Settings) 
                 f"/api/users/{user_id}", json={"is_active": False}, headers=admin
             )
             assert deactivated.status_code == 200, deactivated.text
+            assert closed_with(ws) == POLICY_VIOLATION
+
+
+def test_signing_out_disconnects_on_revalidation(settings: Settings) -> None:
+    user = signed_in(settings)
+    app = started_with_defaults(settings, ping_interval=0.05, revalidate_interval=0.05)
+    with app as client, open_session(client, **user) as ws:
+        assert client.post("/api/auth/logout", headers=user).status_code == 204
+        assert closed_with(ws) == POLICY_VIOLATION
+
+
+def test_a_role_change_disconnects_on_revalidation(settings: Settings) -> None:
+    # A role change refuses every token the user holds; the connection's included.
+    user, admin = signed_in(settings), signed_in(settings, "admin")
+    with started_with_defaults(settings, ping_interval=0.05, revalidate_interval=0.05) as client:
+        user_id = client.get("/api/users/me", headers=user).json()["id"]
+        with open_session(client, **user) as ws:
+            changed = client.patch(
+                f"/api/users/{user_id}", json={"roles": ["user", "admin"]}, headers=admin
+            )
+            assert changed.status_code == 200, changed.text
+            assert closed_with(ws) == POLICY_VIOLATION
+
+
+def test_a_revoked_sign_in_session_disconnects_on_revalidation(settings: Settings) -> None:
+    """A refresh token used twice revokes its whole sign-in session (J19): the connections
+    opened with that session's access tokens end too."""
+    with started_with_defaults(settings, ping_interval=0.05, revalidate_interval=0.05) as client:
+        email = f"{uuid.uuid4().hex[:12]}@example.com"
+        registered = client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+        assert registered.status_code == 201, registered.text
+        signed = client.post("/api/auth/token", data={"username": email, "password": PASSWORD})
+        assert signed.status_code == 200, signed.text
+        pair = signed.json()
+        with open_session(client, Authorization=f"Bearer {pair['access_token']}") as ws:
+            refresh = {"refresh_token": pair["refresh_token"]}
+            assert client.post("/api/auth/refresh", json=refresh).status_code == 200
+            assert client.post("/api/auth/refresh", json=refresh).status_code == 401
             assert closed_with(ws) == POLICY_VIOLATION
