@@ -116,14 +116,12 @@ class Connection:
         try:
             await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Bookkeeping first and without awaiting: if this task is cancelled while it
-            # cleans up, the hub must still forget the connection.
+            # No more deliveries, at once and without awaiting.
             for loop in loops:
                 loop.cancel()
             channels, self._channels = list(self._channels.values()), {}
             for channel in channels:
                 self.hub.unsubscribe(self, channel)
-            self.hub.unregister(self)
             # The rest in a task of its own: the others should hear of the leave even when
             # the server cancels this one (as some do right after a disconnect). A shielded
             # anyio scope is not enough: its host task keeps receiving the cancellation.
@@ -140,6 +138,8 @@ class Connection:
             logger.warning("ws_cleanup_timed_out", connection=self.id)
         finally:
             self.finished.set()
+            # Registered until now so that shutdown (Hub.close_all) waits for this cleanup.
+            self.hub.unregister(self)
 
     async def _close_socket(self) -> None:
         if self.websocket.application_state != WebSocketState.CONNECTED:
