@@ -35,9 +35,10 @@ EXPORTS = sa.table("item_exports", sa.column("tenant_id", sa.Uuid()))
 
 
 def _default_tenant(bind: sa.Connection) -> uuid.UUID:
-    existing = bind.execute(sa.select(TENANTS.c.id).where(TENANTS.c.slug == "default"))
-    if (tenant_id := existing.scalar_one_or_none()) is not None:
-        return tenant_id
+    query = sa.select(TENANTS.c.id).where(TENANTS.c.slug == "default")
+    existing: uuid.UUID | None = bind.execute(query).scalar_one_or_none()
+    if existing is not None:
+        return existing
     tenant_id = uuid.uuid4()
     bind.execute(
         sa.insert(TENANTS).values(
