@@ -11,6 +11,7 @@ import os
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -47,7 +48,10 @@ CASES = [
 
 @schemathesis.check
 def no_internal_details(ctx: Any, response: Any, case: Any) -> bool | None:
-    if LEAK.search(response.text or ""):
+    # A problem's `instance` echoes the path the client asked for, which may name a route
+    # about passwords (/api/auth/password-reset): what the client sent leaks nothing.
+    text = (response.text or "").replace(urlsplit(response.request.url).path, "")
+    if LEAK.search(text):
         raise AssertionError(f"The response leaks internal details: {response.text[:300]}")
     return None
 

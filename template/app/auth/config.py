@@ -39,6 +39,8 @@ class AuthSettings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=300)
     leeway_seconds: int = Field(default=10, ge=0, le=MAX_LEEWAY_SECONDS)
+    # How long a password reset token works (it works once, and a newer request replaces it).
+    password_reset_ttl_seconds: int = Field(default=1800, ge=300, le=86_400)
 
     registration_open: bool = True
     # Roles an admin may grant; "user" and "admin" are always among them.

@@ -32,6 +32,13 @@ class TenantGrant:
 # memberships); without one, sessions never carry a tenant.
 TenantSelector = Callable[[AsyncSession, uuid.UUID, str | None], Awaitable[TenantGrant | None]]
 
+# Sends a password reset token to its owner: (e-mail address, token). Called after the token
+# is stored and the 202 is sent; the project decides how (an e-mail with a link, a queued
+# task). Without one, requests are answered alike but nothing is delivered (a warning is
+# logged). Set with `install_auth(..., password_reset_delivery=...)` or
+# `use_password_reset_delivery(app, ...)`.
+PasswordResetDelivery = Callable[[str, str], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
@@ -39,6 +46,7 @@ class AuthContext:
     tokens: TokenCodec
     passwords: Passwords
     tenant_selector: TenantSelector | None = None
+    password_reset_delivery: PasswordResetDelivery | None = None
 
 
 def auth_context(connection: HTTPConnection) -> AuthContext:
@@ -67,6 +75,7 @@ class RequestAuth:
     passwords: Passwords
     revocations: Revocations
     tenant_selector: TenantSelector | None = None
+    password_reset_delivery: PasswordResetDelivery | None = None
 
 
 def request_auth(request: Request) -> RequestAuth:
@@ -77,6 +86,7 @@ def request_auth(request: Request) -> RequestAuth:
         passwords=context.passwords,
         revocations=request_revocations(request),
         tenant_selector=context.tenant_selector,
+        password_reset_delivery=context.password_reset_delivery,
     )
 
 

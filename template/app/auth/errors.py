@@ -49,3 +49,12 @@ class UserNotFoundError(NotFoundError):
 class UnknownRoleError(UnprocessableError):
     def __init__(self, roles: list[str]) -> None:
         super().__init__(f"Unknown roles: {', '.join(sorted(roles))}.")
+
+
+class InvalidResetTokenError(AppError):
+    """Unknown, used, expired or replaced reset token, or an inactive account: one answer."""
+
+    status_code = 400
+
+    def __init__(self) -> None:
+        super().__init__("This reset token is invalid, used or expired; request a new one.")

@@ -1,4 +1,4 @@
-"""Users, refresh tokens and revoked access tokens."""
+"""Users, refresh tokens, revoked access tokens and password reset tokens."""
 
 import uuid
 from datetime import datetime
@@ -50,3 +50,18 @@ class Revocation(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PasswordResetToken(Base):
+    """One password reset token. Only its SHA-256 is stored; it works once, until
+    `expires_at`, and a newer request of the same user replaces it."""
+
+    __tablename__ = "password_reset_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,10 +1,10 @@
-"""Sign-up, sign-in (OAuth2 password flow), refresh, sign-out, the caller's account, and
-user administration."""
+"""Sign-up, sign-in (OAuth2 password flow), refresh, sign-out, password reset, the caller's
+account, and user administration."""
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response, status
 
 from app.auth import service
 from app.auth.context import AuthDep
@@ -14,6 +14,9 @@ from app.auth.middleware import ACCESS_CLAIMS_KEY
 from app.auth.passwords import MAX_LENGTH
 from app.auth.schemas import (
     PasswordChange,
+    PasswordReset,
+    PasswordResetAccepted,
+    PasswordResetRequest,
     ProfileUpdate,
     RefreshRequest,
     TokenPair,
@@ -34,6 +37,13 @@ users_router = APIRouter(prefix="/users", tags=["users"])
 ADMIN_ONLY = error_responses(401, 403, 422, 500)
 # New passwords must not be common ones, a rule JSON Schema cannot state (tests/test_fuzz.py).
 NEW_PASSWORD = {"x-refuses-some-valid-input": "common passwords are refused"}
+# Also only a live reset token the API issued is accepted.
+RESET_PASSWORD = {
+    "x-refuses-some-valid-input": "common passwords and tokens the API did not issue are refused"
+}
+RESET_ACCEPTED = PasswordResetAccepted(
+    detail="If an active account has this e-mail address, a reset token is on its way to it."
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -105,6 +115,39 @@ async def refresh(
     used one again signs out every session started by the same login."""
     _no_store(response)
     return await service.refresh_session(session, auth, body.refresh_token)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 413, 422, 500),
+)
+async def request_password_reset(
+    body: PasswordResetRequest, session: SessionDep, auth: AuthDep, background: BackgroundTasks
+) -> PasswordResetAccepted:
+    """Ask for a password reset token, sent to the address when it belongs to an active
+    account. The answer is the same whatever the address; a new request replaces the
+    previous token."""
+    issued = await service.request_password_reset(session, auth, body.email)
+    if issued is not None:
+        user_id, token = issued
+        # After the answer: delivery time (an e-mail server) says nothing about the address.
+        background.add_task(
+            service.deliver_password_reset, auth.password_reset_delivery, user_id, body.email, token
+        )
+    return RESET_ACCEPTED
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(400, 413, 422, 500),
+    openapi_extra=RESET_PASSWORD,
+)
+async def confirm_password_reset(body: PasswordReset, session: SessionDep, auth: AuthDep) -> None:
+    """Set a new password with a reset token. The token works once, and every session of
+    the account ends (access tokens included)."""
+    await service.reset_password(session, auth, body.token, body.new_password)
 
 
 @router.post(

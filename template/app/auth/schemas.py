@@ -13,6 +13,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH, is_common
+from app.auth.resets import MAX_RESET_TOKEN_LENGTH
 
 
 def _not_common(value: str) -> str:
@@ -70,6 +71,22 @@ class ProfileUpdate(StrictInput):
 class PasswordChange(StrictInput):
     current_password: Secret
     new_password: NewSecret
+
+
+class PasswordResetRequest(StrictInput):
+    email: Email
+
+
+class PasswordReset(StrictInput):
+    # Longer input is not a token we issued: refused before anything else.
+    token: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RESET_TOKEN_LENGTH)]
+    new_password: NewSecret
+
+
+class PasswordResetAccepted(BaseModel):
+    """The same answer whether or not the address belongs to an active account."""
+
+    detail: str
 
 
 class UserAdminUpdate(StrictInput):

@@ -1,17 +1,20 @@
-"""Accounts and sessions: registration, sign-in, refresh, sign-out, profile, administration."""
+"""Accounts and sessions: registration, sign-in, refresh, sign-out, profile, password
+reset, administration."""
 
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
+import structlog
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import sessions
-from app.auth.context import RequestAuth, TenantGrant
+from app.auth import resets, sessions
+from app.auth.context import PasswordResetDelivery, RequestAuth, TenantGrant
 from app.auth.errors import (
     EmailTakenError,
     InvalidCredentialsError,
+    InvalidResetTokenError,
     NotAuthenticatedError,
     UnknownRoleError,
     UserNotFoundError,
@@ -32,6 +35,8 @@ from app.core.errors import AppError
 from app.core.pagination import Cursor
 
 DEFAULT_ROLES = ["user"]
+
+logger = structlog.get_logger(__name__)
 
 
 async def create_user(
@@ -201,6 +206,66 @@ async def change_password(
     # The new pair stays in the caller's tenant while they still belong to it.
     grant = await _same_tenant(session, auth, user, tenant) if tenant is not None else None
     return await _issue(session, auth, user, grant)
+
+
+async def request_password_reset(
+    session: AsyncSession, auth: RequestAuth, email: str
+) -> tuple[uuid.UUID, str] | None:
+    """A new reset token for the active account with this e-mail, replacing its earlier
+    ones: (user id, token). None for an unknown address or an inactive account; the caller
+    answers both cases alike."""
+    user = await session.scalar(select(User).where(User.email == email.lower()))
+    if user is None or not user.is_active:
+        return None
+    token = await resets.issue(session, user.id, auth.settings.password_reset_ttl_seconds)
+    await session.commit()
+    return user.id, token
+
+
+async def deliver_password_reset(
+    delivery: PasswordResetDelivery | None, user_id: uuid.UUID, email: str, token: str
+) -> None:
+    """Hand the token to the project's delivery; never log it. Failures are logged, not
+    raised: the client has its answer already, the same whatever the address."""
+    if delivery is None:
+        logger.warning("password_reset_undelivered", user_id=str(user_id))
+        return
+    try:
+        await delivery(email, token)
+    except Exception as exc:
+        # Only the type: the exception of project code may quote the token.
+        logger.error(
+            "password_reset_delivery_failed", user_id=str(user_id), error=type(exc).__name__
+        )
+
+
+async def reset_password(
+    session: AsyncSession, auth: RequestAuth, token: str, new_password: str
+) -> None:
+    """Set a new password with a live reset token, use the token up, and end every session
+    of its user. Any unusable token, or an inactive account, raises one error."""
+    user_id = await resets.owner(session, token)
+    user = await session.get(User, user_id) if user_id is not None else None
+    # Ends the read transaction: nothing is held while the password is hashed.
+    await session.commit()
+    if user is None or not user.is_active:
+        raise InvalidResetTokenError
+    hashed = await auth.passwords.hash(new_password)
+    # One conditional UPDATE each: of concurrent confirmations with one token exactly one
+    # wins, and an account deactivated meanwhile keeps its password.
+    changed = None
+    if await resets.consume(session, token, user.id):
+        changed = await session.scalar(
+            update(User)
+            .where(User.id == user.id, User.is_active.is_(True))
+            .values(hashed_password=hashed)
+            .returning(User.id)
+        )
+    if changed is None:
+        await session.rollback()
+        raise InvalidResetTokenError
+    await session.commit()
+    await end_all_sessions(session, auth, user.id)
 
 
 async def list_users(session: AsyncSession, cursor: str | None, limit: int) -> UserPage:

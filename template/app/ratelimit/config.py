@@ -53,7 +53,12 @@ class RateLimitSettings(BaseSettings):
     # Routes whose abuse matters most (credential checks): a tighter limit, and when the
     # storage is unreachable they answer 503 instead of going unprotected.
     strict: str = "5/minute"
-    strict_routes: Annotated[list[str], NoDecode] = ["login", "refresh"]
+    strict_routes: Annotated[list[str], NoDecode] = [
+        "login",
+        "refresh",
+        "request_password_reset",
+        "confirm_password_reset",
+    ]
     exempt_roles: Annotated[list[str], NoDecode] = ["admin"]
     # A quota per tenant on top of the per-client limits: the principal's tenant, else the
     # tenant multi-tenancy resolved for the request. Unset: no tenant quota.

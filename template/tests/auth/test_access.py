@@ -42,6 +42,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/auth/register"): Access.PUBLIC,
     ("POST", "/api/auth/token"): Access.PUBLIC,
     ("POST", "/api/auth/refresh"): Access.PUBLIC,
+    ("POST", "/api/auth/password-reset"): Access.PUBLIC,
+    ("POST", "/api/auth/password-reset/confirm"): Access.PUBLIC,
     ("GET", "/api/items"): Access.OPTIONAL,
     ("GET", "/api/items/{item_id}"): Access.OPTIONAL,
     ("POST", "/api/items"): Access.USER,
