@@ -10,6 +10,9 @@ Password reset tokens reach their owner through a delivery the project supplies 
 say): `install_auth(app, settings, password_reset_delivery=send)` or, later,
 `use_password_reset_delivery(app, send)`, where `send(email, token)` is awaited after the
 answer. Without one, reset requests are answered but nothing is sent.
+
+Failed sign-ins are counted per e-mail address and too many lock the address's sign-ins
+for a while (429, never permanent, never in the way of a password reset): app/auth/lockout.py.
 """
 
 import dataclasses

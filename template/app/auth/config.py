@@ -41,6 +41,15 @@ class AuthSettings(BaseSettings):
     leeway_seconds: int = Field(default=10, ge=0, le=MAX_LEEWAY_SECONDS)
     # How long a password reset token works (it works once, and a newer request replaces it).
     password_reset_ttl_seconds: int = Field(default=1800, ge=300, le=86_400)
+    # Per-account sign-in throttling (app/auth/lockout.py): after this many failed sign-ins
+    # to one e-mail address, its sign-ins are refused (429) for LOGIN_LOCKOUT_SECONDS,
+    # doubled with each further failure up to LOGIN_LOCKOUT_MAX_SECONDS. Failures are
+    # forgotten once LOGIN_FAILURE_WINDOW_SECONDS pass without one (counted from the end of
+    # a lockout).
+    login_max_failures: int = Field(default=10, ge=1, le=1000)
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=86_400)
+    login_lockout_seconds: int = Field(default=60, ge=1, le=86_400)
+    login_lockout_max_seconds: int = Field(default=900, ge=1, le=86_400)
 
     registration_open: bool = True
     # Roles an admin may grant; "user" and "admin" are always among them.
@@ -62,6 +71,12 @@ class AuthSettings(BaseSettings):
     @classmethod
     def _always_user_and_admin(cls, roles: list[str]) -> list[str]:
         return sorted({"user", "admin", *roles})
+
+    @model_validator(mode="after")
+    def _check_lockout(self) -> Self:
+        if self.login_lockout_max_seconds < self.login_lockout_seconds:
+            raise ValueError("AUTH_LOGIN_LOCKOUT_MAX_SECONDS must be >= AUTH_LOGIN_LOCKOUT_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _check_keys(self) -> Self:

@@ -1,6 +1,7 @@
 """The auth machinery of an app, built once by `install_auth` and shared by middleware and
 routes."""
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from app.auth.config import AuthSettings
+from app.auth.lockout import (
+    DatabaseLoginFailures,
+    LockoutPolicy,
+    LoginFailures,
+    RedisLoginFailures,
+)
 from app.auth.passwords import Passwords
 from app.auth.revocations import DatabaseRevocations, RedisRevocations, Revocations
 from app.auth.tokens import TokenCodec
@@ -47,6 +54,8 @@ class AuthContext:
     passwords: Passwords
     tenant_selector: TenantSelector | None = None
     password_reset_delivery: PasswordResetDelivery | None = None
+    # Epoch seconds; sign-in throttling reads the time here (tests move it).
+    clock: Callable[[], float] = time.time
 
 
 def auth_context(connection: HTTPConnection) -> AuthContext:
@@ -66,6 +75,23 @@ def request_revocations(connection: HTTPConnection) -> Revocations:
     return revocations(connection.scope["state"])
 
 
+def login_failures(lifespan_state: Mapping[str, Any]) -> LoginFailures:
+    """Failed sign-in counters: Redis when REDIS_URL is set, the database otherwise."""
+    redis = lifespan_state.get("redis")
+    if redis is not None:
+        return RedisLoginFailures(redis)
+    return DatabaseLoginFailures(lifespan_state["sessionmaker"])
+
+
+@dataclass(frozen=True, slots=True)
+class SignInThrottle:
+    """Per-account throttling of password sign-ins: the store, the policy, the clock."""
+
+    failures: LoginFailures
+    policy: LockoutPolicy
+    clock: Callable[[], float]
+
+
 @dataclass(frozen=True, slots=True)
 class RequestAuth:
     """What a route needs: the app's auth machinery and this request's revocation store."""
@@ -74,6 +100,7 @@ class RequestAuth:
     tokens: TokenCodec
     passwords: Passwords
     revocations: Revocations
+    throttle: SignInThrottle
     tenant_selector: TenantSelector | None = None
     password_reset_delivery: PasswordResetDelivery | None = None
 
@@ -85,6 +112,11 @@ def request_auth(request: Request) -> RequestAuth:
         tokens=context.tokens,
         passwords=context.passwords,
         revocations=request_revocations(request),
+        throttle=SignInThrottle(
+            failures=login_failures(request.scope["state"]),
+            policy=LockoutPolicy.from_settings(context.settings),
+            clock=context.clock,
+        ),
         tenant_selector=context.tenant_selector,
         password_reset_delivery=context.password_reset_delivery,
     )

@@ -22,6 +22,19 @@ class InvalidCredentialsError(AppError):
         super().__init__("Incorrect e-mail or credentials.")
 
 
+class SignInThrottledError(AppError):
+    """Too many failed sign-ins to this address (app/auth/lockout.py): the same answer for
+    an account and an unknown address in the same state, so neither can be told apart."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many failed sign-ins; retry after the time in Retry-After, or reset the password."
+        )
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ForbiddenError(AppError):
     status_code = 403
 

@@ -1,9 +1,10 @@
-"""Users, refresh tokens, revoked access tokens and password reset tokens."""
+"""Users, refresh tokens, revoked access tokens, password reset tokens and failed sign-in
+counters."""
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, TimestampMixin, UTCDateTime
@@ -65,3 +66,17 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginFailure(Base):
+    """Failed sign-ins to one e-mail address, without Redis (app/auth/lockout.py). `key` is
+    the SHA-256 of the normalized address, so unknown addresses are counted alike and the
+    table holds no address in clear."""
+
+    __tablename__ = "auth_login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    # Sign-ins are refused until then; the counter is forgotten at `forget_at`.
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    forget_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

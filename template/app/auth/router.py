@@ -91,7 +91,8 @@ TenantChoice = Annotated[
 ]
 
 
-@router.post("/auth/token", name="login", responses=error_responses(400, 401, 413, 422, 500))
+# 429: too many failed sign-ins to this address (app/auth/lockout.py), with Retry-After.
+@router.post("/auth/token", name="login", responses=error_responses(400, 401, 413, 422, 429, 500))
 async def login(
     username: Username,
     password: Password,
@@ -101,7 +102,9 @@ async def login(
     tenant: TenantChoice = None,
 ) -> TokenPair:
     """Sign in with e-mail (`username`) and password: an access token and a refresh token.
-    With multi-tenancy the token is for `tenant`, or for your only tenant when you have one."""
+    With multi-tenancy the token is for `tenant`, or for your only tenant when you have one.
+    After too many failed sign-ins to one address its sign-ins are refused for a while (429
+    with Retry-After, also for unknown addresses); a password reset lifts that."""
     user = await service.authenticate(session, auth, username, password)
     _no_store(response)
     return await service.start_session(session, auth, user, tenant)

@@ -9,13 +9,14 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import resets, sessions
+from app.auth import lockout, resets, sessions
 from app.auth.context import PasswordResetDelivery, RequestAuth, TenantGrant
 from app.auth.errors import (
     EmailTakenError,
     InvalidCredentialsError,
     InvalidResetTokenError,
     NotAuthenticatedError,
+    SignInThrottledError,
     UnknownRoleError,
     UserNotFoundError,
 )
@@ -63,13 +64,24 @@ async def create_user(
 
 async def authenticate(session: AsyncSession, auth: RequestAuth, email: str, password: str) -> User:
     """The active user with these credentials. Exactly one hash whatever the outcome, and
-    one error for an unknown e-mail, a wrong password and an inactive account."""
+    one error for an unknown e-mail, a wrong password and an inactive account.
+
+    Each attempt counts against the address first (app/auth/lockout.py): while the address
+    is locked the answer is a 429 with Retry-After, the same for an unknown address, and no
+    password is hashed. A successful sign-in clears the count."""
+    throttle = auth.throttle
+    key = lockout.account_key(email)
+    now = throttle.clock()
+    locked_until = await throttle.failures.attempt(key, now, throttle.policy)
+    if locked_until is not None:
+        raise SignInThrottledError(lockout.retry_after(locked_until, now))
     user = await session.scalar(select(User).where(User.email == email.lower()))
     matches, new_hash = await auth.passwords.verify(
         password, user.hashed_password if user is not None else None
     )
     if user is None or not matches or not user.is_active:
         raise InvalidCredentialsError
+    await throttle.failures.clear(key)
     if new_hash is not None:
         # Stored with weaker parameters than today's: upgrade while we hold the password.
         user.hashed_password = new_hash
@@ -265,6 +277,9 @@ async def reset_password(
         await session.rollback()
         raise InvalidResetTokenError
     await session.commit()
+    # The owner proved control of the address: a lockout (perhaps someone else's doing)
+    # must not keep them from signing in with the new password.
+    await auth.throttle.failures.clear(lockout.account_key(user.email))
     await end_all_sessions(session, auth, user.id)
 
 

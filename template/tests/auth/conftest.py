@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
+from pwdlib import PasswordHash
 
 from app.auth.models import User
 from app.core.config import Settings
@@ -32,6 +33,23 @@ async def anon(settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
     """A client without credentials (the shared `client` fixture is signed in)."""
     async with running_client(settings, anonymous=True) as client:
         yield client
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every Argon2 computation (hash or verify) of the app, counted."""
+    calls: list[str] = []
+    for name in ("hash", "verify", "verify_and_update"):
+        original = getattr(PasswordHash, name)
+
+        def counting(
+            self: PasswordHash, *args: object, _name: str = name, _original: object = original
+        ) -> object:
+            calls.append(_name)
+            return _original(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(PasswordHash, name, counting)
+    return calls
 
 
 async def register(

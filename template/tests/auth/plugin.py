@@ -4,13 +4,20 @@ The API now wants a signed-in caller: this registers how shared tests get one. E
 creates a fresh account with the role asked for, straight in the database (no Argon2 work:
 the account never signs in with a password), and mints an access token for it exactly as
 the app would. Accounts go with the other rows after each test.
+
+Failed sign-in counters (app/auth/lockout.py) are kept per test too: in the database they go
+with the other rows; in Redis each test gets a key prefix of its own, deleted afterwards, so
+addresses that many tests use (nobody@example.com) never add up to a lockout.
 """
 
 import uuid
+from collections.abc import AsyncIterator
 
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy.exc import OperationalError
 
-from app.auth import install_auth
+from app.auth import install_auth, lockout
 from app.auth.config import AuthSettings
 from app.auth.models import User
 from app.auth.tokens import TokenCodec
@@ -55,6 +62,24 @@ async def signed_in(settings: Settings, role: str) -> dict[str, str]:
         # and such an app serves no signed-in route anyway.
         return {}
     return bearer(settings, account)
+
+
+@pytest.fixture(autouse=True)
+async def _login_failures_apart(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str | None
+) -> AsyncIterator[None]:
+    prefix = f"test-auth-login-failures-{uuid.uuid4().hex[:16]}"
+    monkeypatch.setattr(lockout, "REDIS_PREFIX", prefix)
+    yield
+    if redis_url is None:
+        return
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 conftest.credential_providers.append(signed_in)

@@ -44,23 +44,6 @@ async def set_user(settings: Settings, email: str, **values: object) -> None:
         await engine.dispose()
 
 
-@pytest.fixture
-def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every Argon2 computation (hash or verify) of the app, counted."""
-    calls: list[str] = []
-    for name in ("hash", "verify", "verify_and_update"):
-        original = getattr(PasswordHash, name)
-
-        def counting(
-            self: PasswordHash, *args: object, _name: str = name, _original: object = original
-        ) -> object:
-            calls.append(_name)
-            return _original(self, *args)  # type: ignore[operator]
-
-        monkeypatch.setattr(PasswordHash, name, counting)
-    return calls
-
-
 class TestStorage:
     async def test_argon2id_with_owasp_parameters_or_stronger(
         self, anon: httpx2.AsyncClient, settings: Settings
