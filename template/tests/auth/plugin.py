@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.exc import OperationalError
 
 from app.auth import install_auth, lockout
@@ -24,6 +23,7 @@ from app.auth.tokens import TokenCodec
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from tests import conftest
+from tests.redis_keys import delete_keys
 
 # Not a hash of anything: no password can ever match it.
 UNUSABLE_PASSWORD_HASH = "!"
@@ -71,15 +71,8 @@ async def _login_failures_apart(
     prefix = f"test-auth-login-failures-{uuid.uuid4().hex[:16]}"
     monkeypatch.setattr(lockout, "REDIS_PREFIX", prefix)
     yield
-    if redis_url is None:
-        return
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    if redis_url is not None:
+        await delete_keys(redis_url, prefix)
 
 
 conftest.credential_providers.append(signed_in)

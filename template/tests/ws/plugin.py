@@ -8,7 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+
+from tests.redis_keys import delete_keys
 
 
 @pytest.fixture(autouse=True)
@@ -18,12 +19,5 @@ async def websocket_key_prefix(
     prefix = f"test-ws-{uuid.uuid4().hex[:16]}"
     monkeypatch.setenv("WS_KEY_PREFIX", prefix)
     yield prefix
-    if redis_url is None:
-        return
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    if redis_url is not None:
+        await delete_keys(redis_url, prefix)
