@@ -9,7 +9,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.db import create_engine
 from app.models import Base
 
@@ -18,6 +18,14 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+
+def settings() -> Settings:
+    # The test suite runs migrations in its own process against databases of its own
+    # (tests/database.py), so it passes their URL instead of the cached settings' one.
+    url = config.attributes.get("database_url")
+    configured = get_settings()
+    return configured if url is None else configured.model_copy(update={"database_url": url})
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -30,7 +38,7 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=get_settings().database_url,
+        url=settings().database_url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -54,7 +62,7 @@ def _run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(get_settings())
+    engine = create_engine(settings())
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_migrations)

@@ -22,7 +22,7 @@ from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
 from app.models import Base
-from tests.database import alembic, create_postgres_database, drop_postgres_database
+from tests.database import create_postgres_database, drop_postgres_database, migrate_to_heads
 
 # A feature's test package may ship `plugin.py` with fixtures that every test needs while
 # the feature is present (e.g. isolating its shared state); it leaves with the feature.
@@ -58,12 +58,12 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     if not server_url:
         path: Path = tmp_path_factory.mktemp("db") / "test.db"
         url = f"sqlite+aiosqlite:///{path}"
-        alembic(url, "upgrade", "heads")
+        await migrate_to_heads(url)
         yield url
         return
     url = await create_postgres_database(server_url)
     try:
-        alembic(url, "upgrade", "heads")
+        await migrate_to_heads(url)
         yield url
     finally:
         await drop_postgres_database(url)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.core.db import SessionDep
 from tests.conftest import ClientFactory, running_client
-from tests.database import alembic
+from tests.database import migrate_to_heads
 
 PROBLEM = "application/problem+json"
 
@@ -248,7 +248,7 @@ class TestDatabaseOutage:
             assert (await client.get("/health/ready")).status_code == 503
 
             (tmp_path / "later").mkdir()
-            alembic(url, "upgrade", "heads")
+            await migrate_to_heads(url)
             assert (await client.get("/api/items")).status_code == 200
             assert (await client.get("/health/ready")).status_code == 200
 

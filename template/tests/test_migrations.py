@@ -5,10 +5,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from tests.database import PROJECT_ROOT, alembic, create_postgres_database, drop_postgres_database
+from tests.database import (
+    PROJECT_ROOT,
+    alembic_config,
+    create_postgres_database,
+    drop_postgres_database,
+    stdout_text,
+)
 
 
 @pytest.fixture
@@ -25,15 +32,21 @@ async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 def test_upgrade_check_downgrade_upgrade(empty_database_url: str) -> None:
-    alembic(empty_database_url, "upgrade", "heads")
+    command.upgrade(alembic_config(empty_database_url), "heads")
     # `alembic check` fails when the models and the migrated schema differ.
-    alembic(empty_database_url, "check")
-    alembic(empty_database_url, "downgrade", "base")
-    assert alembic(empty_database_url, "current").stdout.strip() == ""
-    alembic(empty_database_url, "upgrade", "heads")
-    assert revisions(alembic(empty_database_url, "current").stdout) == revisions(
-        alembic(empty_database_url, "heads").stdout
-    )
+    command.check(alembic_config(empty_database_url))
+    command.downgrade(alembic_config(empty_database_url), "base")
+    assert current_revisions(empty_database_url) == set()
+    command.upgrade(alembic_config(empty_database_url), "heads")
+    heads = alembic_config(empty_database_url)
+    command.heads(heads)
+    assert current_revisions(empty_database_url) == revisions(stdout_text(heads))
+
+
+def current_revisions(database_url: str) -> set[str]:
+    config = alembic_config(database_url)
+    command.current(config)
+    return revisions(stdout_text(config))
 
 
 def revisions(output: str) -> set[str]:
