@@ -11,6 +11,7 @@ import importlib
 import re
 from pathlib import Path
 
+import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
@@ -19,6 +20,9 @@ APP_DIR = ROOT / "app"
 README = ROOT / "README.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 MAKEFILE = ROOT / "Makefile"
+
+# Shown in .env.example as what to replace, never used as they are.
+PLACEHOLDERS = frozenset({"SECRET_KEY"})
 
 MAKE_TARGET = re.compile(r"^([A-Za-z0-9_-]+):[^#\n]*##", re.MULTILINE)
 
@@ -89,6 +93,26 @@ def test_every_setting_is_in_the_env_example() -> None:
     }
     assert {owner: names for owner, names in missing.items() if names} == {}, (
         "add these variables, with their defaults, to .env.example"
+    )
+
+
+def test_the_env_example_holds_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copying .env.example to .env (the quick start) changes no setting but the secret: a
+    value there that differs from the code's default would quietly change behaviour."""
+    differing: dict[str, list[str]] = {}
+    for settings_class in settings_classes():
+        names = env_names(settings_class)
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
+        example = settings_class(_env_file=ENV_EXAMPLE)
+        default = settings_class(_env_file=None)
+        differing[settings_class.__qualname__] = [
+            name
+            for name, field in zip(names, settings_class.model_fields, strict=True)
+            if name not in PLACEHOLDERS and getattr(example, field) != getattr(default, field)
+        ]
+    assert {owner: names for owner, names in differing.items() if names} == {}, (
+        "make these .env.example values the defaults (or leave them empty)"
     )
 
 
