@@ -2,13 +2,16 @@
 
     python dbtool.py create DSN        # CREATE DATABASE (DSN names the new database)
     python dbtool.py drop DSN          # DROP DATABASE ... WITH (FORCE)
-    python dbtool.py seed DSN ROWS     # seed `items` and the minimal app's tables identically
+    python dbtool.py seed DSN ROWS [COLUMN=VALUE ...]
+                                       # seed `items` and the minimal app's tables identically
 
 DSN is a plain libpq URL (postgresql://user@host:port/dbname). The generated project's
-migrations must have run before `seed`. Columns that features add to `items` (an owner, a
-tenant) are filled generically: a NOT NULL foreign key takes the first row of the table it
-references, creating a synthetic row there if that table is empty; other NOT NULL columns
-without a default take a synthetic value of their type. Prints a JSON summary.
+migrations must have run before `seed`. COLUMN=VALUE sets a column of every item (the
+benchmark's user as `owner_id`, its tenant as `tenant_id`), so the caller the scenarios use
+sees them. Other columns that features add to `items` are filled generically: a NOT NULL
+foreign key takes the first row of the table it references, creating a synthetic row there if
+that table is empty; other NOT NULL columns without a default take a synthetic value of their
+type. Prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -84,6 +87,11 @@ async def drop(dsn: str) -> dict[str, Any]:
     return {"dropped": name}
 
 
+def _literal(value: str, data_type: str) -> str:
+    # Typed: in INSERT ... SELECT an untyped literal would be text, which a uuid column refuses.
+    return "'" + value.replace("'", "''") + "'::" + data_type
+
+
 def _synthetic(data_type: str) -> str:
     """A SQL literal of the column's type for a synthetic row."""
     kind = data_type.lower()
@@ -136,7 +144,7 @@ async def _value_for(connection: asyncpg.Connection, column: asyncpg.Record, dep
         if depth > 3:
             raise SystemExit(f"cannot seed: foreign keys nest too deep at {table}")
         existing = await _insert_synthetic(connection, table, target, depth + 1)
-    return f"'{existing}'"
+    return _literal(existing, column["data_type"])
 
 
 async def _insert_synthetic(
@@ -152,18 +160,31 @@ async def _insert_synthetic(
     return str(await connection.fetchval(query))
 
 
-async def seed(dsn: str, rows: int) -> dict[str, Any]:
+async def seed(dsn: str, rows: int, given: dict[str, str] | None = None) -> dict[str, Any]:
+    given = given or {}
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(MINIMAL_SCHEMA)
         await connection.execute("TRUNCATE items CASCADE")
-        extra = [
+        types = {
+            column["column_name"]: column["data_type"]
+            for column in await connection.fetch(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'items' AND table_schema = 'public'"
+            )
+        }
+        unknown = set(given) - set(types)
+        if unknown:
+            raise SystemExit(f"items has no column {', '.join(sorted(unknown))}")
+        required = [
             column
             for column in await _required_columns(connection, "items")
-            if column["column_name"] not in BASE_COLUMNS
+            if column["column_name"] not in BASE_COLUMNS and column["column_name"] not in given
         ]
-        extra_names = [f'"{column["column_name"]}"' for column in extra]
-        extra_values = [await _value_for(connection, column, 0) for column in extra]
+        extra = [*given, *(column["column_name"] for column in required)]
+        extra_names = [f'"{name}"' for name in extra]
+        extra_values = [_literal(value, types[name]) for name, value in given.items()]
+        extra_values += [await _value_for(connection, column, 0) for column in required]
         names = ", ".join([*BASE_COLUMNS, *extra_names])
         values = ", ".join(
             [
@@ -193,10 +214,7 @@ async def seed(dsn: str, rows: int) -> dict[str, Any]:
         assert sample is not None
         return {
             "rows": rows,
-            "extra_columns": {
-                column["column_name"]: value
-                for column, value in zip(extra, extra_values, strict=True)
-            },
+            "extra_columns": dict(zip(extra, extra_values, strict=True)),
             "sample_item": {"id": sample["id"], "version": sample["version"]},
         }
     finally:
@@ -210,7 +228,8 @@ def main(argv: list[str]) -> None:
     elif command == "drop":
         result = asyncio.run(drop(dsn))
     elif command == "seed":
-        result = asyncio.run(seed(dsn, int(rest[0]) if rest else 10_000))
+        given = dict(pair.split("=", 1) for pair in rest[1:])
+        result = asyncio.run(seed(dsn, int(rest[0]) if rest else 10_000, given))
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(result))

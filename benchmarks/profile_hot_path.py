@@ -30,6 +30,7 @@ import inspect
 import json
 import os
 import pstats
+import re
 import sys
 import time
 from collections import defaultdict
@@ -164,6 +165,29 @@ def instrument_dependencies(prefixes: tuple[str, ...]) -> int:
     return patched
 
 
+_SQL_VERB = re.compile(r"^\s*(\w+)")
+_SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?(\w+)', re.IGNORECASE)
+_SQL_CALL = re.compile(r"^\s*SELECT\s+(\w+)\s*\(", re.IGNORECASE)
+_RESP_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z_.]+)\r\n")
+
+
+def sql_summary(statement: str) -> str:
+    """What a statement does, to tell whose it is: verb and first table ("SELECT items"),
+    or the function a table-less SELECT calls ("SELECT set_config")."""
+    verb = _SQL_VERB.match(statement)
+    table = _SQL_TABLE.search(statement)
+    call = _SQL_CALL.match(statement)
+    name = table.group(1) if table else (call.group(1) if call else "")
+    return f"{verb.group(1).upper() if verb else '?'} {name}".strip()
+
+
+def redis_commands(command: Any) -> list[str]:
+    """Command names in one packed send (several for a pipeline)."""
+    chunks = command if isinstance(command, (list, tuple)) else [command]
+    packed = b"".join(bytes(chunk) for chunk in chunks)
+    return [name.decode().upper() for name in _RESP_COMMAND.findall(packed)] or ["?"]
+
+
 def instrument_io(state: dict[str, Any]) -> None:
     """Count SQL statements, pre-pings and Redis round trips."""
     from sqlalchemy import event
@@ -177,8 +201,9 @@ def instrument_io(state: dict[str, Any]) -> None:
             starts.append(time.perf_counter())
 
         @event.listens_for(engine.sync_engine, "after_cursor_execute")
-        def _after(*_args: Any) -> None:
+        def _after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             _record("io: SQL statement", time.perf_counter() - starts.pop())
+            _counts["sql: " + sql_summary(statement)] += 1
 
         dialect = engine.sync_engine.dialect
         ping = dialect.do_ping
@@ -199,6 +224,7 @@ def instrument_io(state: dict[str, Any]) -> None:
 
     async def counted_send(self: Any, command: Any, check_health: bool = True) -> None:
         _counts["io: Redis round trip"] += 1
+        _counts["redis: " + " + ".join(redis_commands(command))] += 1
         await send(self, command, check_health)
 
     AbstractConnection.send_packed_command = counted_send  # type: ignore[method-assign]
@@ -288,6 +314,11 @@ def _cpu_by_package(profile: cProfile.Profile, requests: int) -> dict[str, Any]:
     }
 
 
+def _per_request(counts: dict[str, int], prefix: str, n: int) -> dict[str, float]:
+    found = {k.removeprefix(prefix): v / n for k, v in counts.items() if k.startswith(prefix)}
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     module_name, _, attribute = args.app.partition(":")
     sys.path.insert(0, os.getcwd())
@@ -355,6 +386,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "pre_pings_per_request": counts.get("io: pool pre-ping", 0) / n,
             "pre_ping_ms_per_request": per_request.get("io: pool pre-ping", 0.0),
             "redis_round_trips_per_request": counts.get("io: Redis round trip", 0) / n,
+            # Which statements and Redis commands those are, per request.
+            "sql_by_kind": _per_request(counts, "sql: ", n),
+            "redis_by_command": _per_request(counts, "redis: ", n),
         },
         "patched_dependants": patched,
         "cpu": _cpu_by_package(profile, n),

@@ -43,7 +43,8 @@ from generator import checks, features
 
 BENCH_DIR = features.REPO_ROOT / "benchmarks"
 POST_LUA = BENCH_DIR / "wrk" / "post.lua"
-DEFAULT_REPORT = features.REPO_ROOT / "benchmarks" / "report.md"
+# Committed under docs/ (issue #11); docs/performance.md includes it when the site is built.
+DEFAULT_REPORT = features.REPO_ROOT / "docs" / "reports" / "benchmarks.md"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
 # Limits no single worker reaches (so nothing is refused while the limiter still does its
@@ -62,12 +63,44 @@ ABLATIONS: tuple[tuple[str | None, str, dict[str, str]], ...] = (
     (None, "metrics off (METRICS_ENABLED=false)", {"METRICS_ENABLED": "false"}),
 )
 LIST_SCENARIO = "list 20 of 10k items"
+PAGE_SIZE = 20
+WS_SCENARIO = "WebSocket fan-out latency p50/p99 (2 processes via Redis)"
+WS_EVENTS_SCENARIO = "WebSocket item events: POST on one process to clients of both"
+CELERY_SCENARIO = "Celery end-to-end tasks/s"
+CELERY_LATENCY = "Celery end-to-end latency, paced (publish to stored result)"
+# The WebSocket servers of the fan-out: every client is the one benchmark user, so the
+# per-user connection cap must admit them all; the publisher sends faster than the default
+# per-connection message budget (10/s). Raised like the rate limits, for the same reason.
+WS_ENV = {
+    "WS_MAX_CONNECTIONS_PER_CLIENT": "10000",
+    "WS_MESSAGES_PER_SECOND": "100000",
+    "WS_MESSAGE_BURST": "100000",
+}
 NA_ABSENT = "n/a (feature not in this template version)"
 NA_OFF = "n/a (feature off in this render)"
 LOGIN_PASSWORD = "Bench-Pa55word-for-wrk-2026!"
+BENCH_EMAIL = "bench@example.com"
+ADMIN_EMAIL = "bench-admin@example.com"
+BENCH_TENANT = "bench"
+TENANT_HEADER = "X-Tenant-ID"  # the tenancy feature's default TENANCY_HEADER
 CREATE_BODY = (
     '{"name": "bench item", "description": "made by wrk", "price": "12.50", "quantity": 3}'
 )
+
+# Whose a SQL statement is, by the table (or function) it names (profile_hot_path.py's
+# sql_by_kind, "SELECT users"): authentication's tables, and tenancy's (the tenant look-up,
+# and the row-level-security setting each transaction starts with).
+AUTH_TABLES = (
+    "users",
+    "auth_revocations",
+    "refresh_tokens",
+    "auth_login_failures",
+    "password_reset_tokens",
+)
+TENANCY_TABLES = ("tenants", "memberships", "set_config")
+# Tenant look-ups are cached (TENANCY_CACHE_TTL_SECONDS): a refresh now and then is no
+# per-request round trip.
+TENANCY_CACHE_REFRESHES = 0.05
 
 # Targets of issue #11.
 TARGET_LIST_RATIO = 1.0
@@ -77,6 +110,9 @@ TARGET_RENDER_S = 2.0
 TARGET_COLD_START_S = 2.0
 TARGET_RSS_MB = 150.0
 TARGET_PROBE_P99_MS = 50.0
+
+
+Popen = subprocess.Popen[bytes]
 
 
 class BenchError(RuntimeError):
@@ -249,6 +285,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def login_form(email: str, tenant: str | None) -> str:
+    """The OAuth2 password grant's form; with multi-tenancy, the tenant to sign in to."""
+    fields = {"username": email, "password": LOGIN_PASSWORD}
+    if tenant is not None:
+        fields["tenant"] = tenant
+    return urllib.parse.urlencode(fields)
+
+
+def preflight_problem(reply: Reply, ok: tuple[int, ...], page_size: int | None) -> str | None:
+    """Why a scenario's first request shows it would measure the wrong thing, or None.
+
+    A list must answer a full page: an empty one (the caller does not see the seeded items:
+    another owner, another tenant) is cheap and would flatter the figures.
+    """
+    if reply.status not in ok:
+        return f"answered {reply.status} {reply.body[:200]!r}"
+    if page_size is None:
+        return None
+    try:
+        items = reply.json().get("items")
+    except (ValueError, AttributeError):
+        items = None
+    if not isinstance(items, list) or len(items) != page_size:
+        found = len(items) if isinstance(items, list) else "no"
+        return f"answered a page of {found} items, not {page_size}"
+    return None
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -283,7 +347,7 @@ class Server:
     health_path: str
     log: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: Popen | None = None
 
     @property
     def base(self) -> str:
@@ -293,16 +357,7 @@ class Server:
         """Start and wait for the health path to answer 200; returns seconds to that answer."""
         argv = [*self.argv, "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
         started = time.monotonic()
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = spawn(argv, self.cwd, self.env, self.log)
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
                 raise BenchError(f"{self.name} exited during start-up; see {self.log}")
@@ -325,16 +380,37 @@ class Server:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
+        if process is not None:
+            terminate(process)
+
+
+def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Popen:
+    """A process in its own session (so that it and its children stop together), output
+    appended to `log`."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def terminate(process: Popen, timeout: float = 15.0) -> None:
+    """SIGTERM to the process group the harness started, SIGKILL if it outlives `timeout`."""
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @contextmanager
@@ -408,6 +484,7 @@ class ProjectResult:
     minimal_profile: dict[str, Any] | None = None
     list_description: str = ""
     error: str | None = None
+    drivers: dict[str, Any] = field(default_factory=dict)  # driver -> its JSON output
 
 
 @dataclass
@@ -438,6 +515,12 @@ class BenchConfig:
     cold_starts: int = 3
     login_duration: float = 5.0
     ablations: bool = True
+    ws_clients: int = 50
+    ws_messages: int = 100
+    ws_rate: float = 20.0
+    celery_tasks: int = 500
+    celery_paced: int = 50
+    celery_rate: float = 10.0
 
 
 # one project --------------------------------------------------------------------------------------
@@ -488,15 +571,17 @@ class Session:
     """Everything for one rendered project: database, servers, scenarios."""
 
     def __init__(
-        self, config: BenchConfig, wrk: str, workdir: Path, combo_id: str, log: Log
+        self, config: BenchConfig, wrk: str, workdir: Path, combo_id: str, log: Log, label: str = ""
     ) -> None:
         self.config = config
         self.wrk = wrk
         self.workdir = workdir
         self.log = log
         self.result = ProjectResult(combo_id, [])
-        self.project = workdir / ("bench-" + re.sub(r"[^a-z0-9]+", "-", combo_id))
-        database = f"bench_{os.getpid()}_{re.sub(r'[^a-z0-9]+', '_', combo_id)}"[:60]
+        # copier refuses project names over 64 characters; "all" names the longest id.
+        short = re.sub(r"[^a-z0-9]+", "-", label or combo_id)[:48].strip("-")
+        self.project = workdir / f"bench-{short}"
+        database = f"bench_{os.getpid()}_{short.replace('-', '_')}"[:60]
         self.dsn = f"{config.postgres.rstrip('/')}/{database}"
         self.python = self.project / ".venv" / "bin" / "python"
         self.headers: list[tuple[str, str]] = []
@@ -504,6 +589,7 @@ class Session:
         self.on: set[str] = set()
         self.login_path = ""
         self.login_form = ""
+        self.owner: dict[str, str] = {}  # items columns -> the bench caller's user and tenant
 
     # setup
 
@@ -535,7 +621,12 @@ class Session:
                 "DOCS_ENABLED": "true",  # the harness discovers endpoints from OpenAPI
                 "RATE_LIMIT_DEFAULT": NEVER_LIMIT,
                 "RATE_LIMIT_STRICT": NEVER_LIMIT,
-                "RATE_LIMIT_TENANT": NEVER_LIMIT,
+                # RATE_LIMIT_TENANT stays unset, as by default: a tenant quota is a second
+                # limiter check per request that a default deployment does not make.
+                # Sign-in attempts are counted before the password check (app/auth/lockout.py),
+                # so more parallel sign-ins of one account than this are refused with 429; the
+                # login storm's 32 must all reach the hasher. Its maximum; failures stay at 0.
+                "AUTH_LOGIN_MAX_FAILURES": "1000",
             }
         )
 
@@ -586,67 +677,91 @@ class Session:
         heaviest = ", ".join(f"{name} {ms / 1000:.2f} s" for name, ms in times[:8])
         return f"{total / 1000:.2f} s in all; {heaviest}"
 
-    # auth
+    # identity: the user, tenant and headers every generated request carries
 
-    def discover_auth(self, base: str) -> None:
-        """Register a user and obtain a bearer token through the endpoints OpenAPI declares."""
-        spec = http("GET", base + "/openapi.json").json()
-        token_url = None
-        for scheme in spec.get("components", {}).get("securitySchemes", {}).values():
-            flow = (
-                scheme.get("flows", {}).get("password") if scheme.get("type") == "oauth2" else None
-            )
-            if flow:
-                token_url = flow["tokenUrl"]
-        if token_url is None:
-            raise BenchError("auth is on but OpenAPI declares no OAuth2 password flow")
-        register = next(
-            (
-                path
-                for path, ops in spec.get("paths", {}).items()
-                if "post" in ops and re.search(r"regist|sign-?up", path)
-            ),
-            None,
+    def establish_identity(self, base: str) -> None:
+        """Make the caller every scenario uses, through the project's own entry points.
+
+        multi_tenancy: a tenant made with `python -m app.tenancy.manage create`. auth: a user
+        registered through the API, and a bearer token from the OAuth2 password flow. Both:
+        the user is made a member of the tenant by a platform admin (`python -m
+        app.auth.create_admin`, then the memberships API) and signs in to it, so the token
+        carries the tenant. multi_tenancy alone: the tenant header a gateway would send.
+        The items seeded later belong to this user and tenant, so reads find them.
+        """
+        tenant_id = None
+        if "multi_tenancy" in self.on:
+            tenant_id = self._manage("app.tenancy.manage", "create", BENCH_TENANT, "Bench").strip()
+            tenant_id = tenant_id.splitlines()[-1]
+            self.owner["tenant_id"] = tenant_id
+        if "auth" not in self.on:
+            if tenant_id is not None:
+                self.headers = [(TENANT_HEADER, tenant_id)]
+            return
+        user = self._api(
+            base,
+            "POST",
+            "/auth/register",
+            {"email": BENCH_EMAIL, "password": LOGIN_PASSWORD},
+            expect=201,
         )
-        username = "bench@example.com"
-        if register is not None:
-            body = self._body_for(spec, spec["paths"][register]["post"], username)
-            reply = http(
-                "POST",
-                base + register,
-                headers={"Content-Type": "application/json"},
-                body=json.dumps(body).encode(),
+        self.owner["owner_id"] = user["id"]
+        if tenant_id is not None:
+            self._manage(
+                "app.auth.create_admin",
+                env={"ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": LOGIN_PASSWORD},
             )
-            if reply.status >= 400 and reply.status != 409:
-                raise BenchError(f"registration at {register} answered {reply.status}")
-        self.login_path = token_url if token_url.startswith("/") else "/" + token_url
-        self.login_form = urllib.parse.urlencode({"username": username, "password": LOGIN_PASSWORD})
+            admin = self.sign_in(base, ADMIN_EMAIL, None)
+            self._api(
+                base,
+                "POST",
+                f"/tenants/{tenant_id}/memberships",
+                {"user_id": user["id"]},
+                expect=201,
+                token=admin,
+            )
+        self.login_path = f"{self.prefix()}/auth/token"
+        self.login_form = login_form(BENCH_EMAIL, BENCH_TENANT if tenant_id else None)
+        self.headers = [("Authorization", f"Bearer {self.sign_in(base, BENCH_EMAIL, tenant_id)}")]
+
+    def sign_in(self, base: str, email: str, tenant: str | None) -> str:
         reply = http(
             "POST",
-            base + self.login_path,
+            f"{base}{self.prefix()}/auth/token",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
-            body=self.login_form.encode(),
+            body=login_form(email, BENCH_TENANT if tenant else None).encode(),
         )
         if reply.status != 200:
-            raise BenchError(f"login at {self.login_path} answered {reply.status}")
-        self.headers = [("Authorization", f"Bearer {reply.json()['access_token']}")]
+            raise BenchError(f"sign-in of {email} answered {reply.status} {reply.body[:300]!r}")
+        return str(reply.json()["access_token"])
 
-    @staticmethod
-    def _body_for(spec: dict[str, Any], operation: dict[str, Any], email: str) -> dict[str, Any]:
-        content = operation.get("requestBody", {}).get("content", {})
-        schema = content.get("application/json", {}).get("schema", {})
-        ref = schema.get("$ref", "")
-        if ref:
-            schema = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
-        body: dict[str, Any] = {}
-        for name in schema.get("required", []) or ["email", "password"]:
-            if "mail" in name or name == "username":
-                body[name] = email
-            elif "password" in name:
-                body[name] = LOGIN_PASSWORD
-            else:
-                body[name] = "Bench"
-        return body
+    def _api(
+        self,
+        base: str,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        *,
+        expect: int,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        reply = http(
+            method, base + self.prefix() + path, headers=headers, body=json.dumps(body).encode()
+        )
+        if reply.status != expect:
+            raise BenchError(f"{method} {path} answered {reply.status} {reply.body[:300]!r}")
+        return dict(reply.json())
+
+    def _manage(self, module: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+        return _run(
+            [str(self.python), "-m", module, *args],
+            self.project,
+            {**self.app_env(), **(env or {})},
+            f"python -m {module}",
+        )
 
     # scenarios
 
@@ -654,7 +769,12 @@ class Session:
         return "/api/v1" if "api_versioning" in self.on else "/api"
 
     def compare(
-        self, name: str, generated: Request, minimal: Request, ok: tuple[int, ...]
+        self,
+        name: str,
+        generated: Request,
+        minimal: Request,
+        ok: tuple[int, ...],
+        page_size: int | None = None,
     ) -> Comparison:
         """Warm both up, then `rounds` interleaved wrk runs (A B, B A, ...)."""
         comparison = Comparison(name)
@@ -665,16 +785,17 @@ class Session:
                 headers={**dict(request.headers), "Content-Type": request.content_type},
                 body=request.body.encode() if request.body else None,
             )
-            if reply.status not in ok:
+            problem = preflight_problem(reply, ok, page_size)
+            if problem is not None:
                 comparison.note = (
-                    f"not measured: preflight {request.method} {request.url} answered "
-                    f"{reply.status} {reply.body[:200]!r}"
+                    f"not measured: preflight {request.method} {request.url} {problem}"
                 )
                 return comparison
         load = Load(self.config.duration, self.config.connections, self.config.threads)
         warm = Load(self.config.warmup, self.config.connections, self.config.threads)
-        run_wrk(self.wrk, generated, warm)
-        run_wrk(self.wrk, minimal, warm)
+        if warm.duration > 0:  # --warmup 0: none (wrk refuses a 0 s run)
+            run_wrk(self.wrk, generated, warm)
+            run_wrk(self.wrk, minimal, warm)
         for round_number in range(self.config.rounds):
             order = [("generated", generated), ("minimal", minimal)]
             if round_number % 2:
@@ -738,7 +859,8 @@ class Session:
         ]
         for name, gen_request, min_request, ok in plan:
             self.log(f"scenario: {name}")
-            comparison = self.compare(name, gen_request, min_request, ok)
+            page = PAGE_SIZE if name == LIST_SCENARIO else None
+            comparison = self.compare(name, gen_request, min_request, ok, page)
             self.result.comparisons.append(comparison)
 
     def ablations(self, minimal: Server) -> None:
@@ -769,6 +891,7 @@ class Session:
                         ),
                         Request("GET", f"{minimal.base}/items?limit=20"),
                         (200,),
+                        PAGE_SIZE,
                     )
                 )
 
@@ -807,18 +930,108 @@ class Session:
             f"({len(latencies)} probes)"
         )
 
-    def profile(self, args: list[str], env: dict[str, str], output: Path) -> dict[str, Any]:
-        argv = [
-            str(self.python),
-            str(BENCH_DIR / "profile_hot_path.py"),
-            "--requests",
-            str(self.config.profile_requests),
-            "--output",
-            str(output),
-            *args,
+    # drivers of the scenarios wrk cannot load
+
+    def _driver(self, scenario: str, run: Callable[[], None]) -> None:
+        """Run one driver; a failure is reported as "not measured" in its row, and the rest of
+        the project's figures stand."""
+        self.log(f"scenario: {scenario}")
+        try:
+            run()
+        except (BenchError, OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
+            self.log(f"  {scenario}: {error}")
+            self.result.singles[scenario] = f"not measured: {_one_line(str(error))[:300]}"
+
+    def websocket_fanout(self) -> None:
+        """Two processes of the app on one Redis; clients on both; one publisher."""
+        env = {**self.app_env(), **WS_ENV}
+        servers = [
+            Server(
+                f"generated ws {name}",
+                [str(self.python), "-m", "uvicorn", "app.main:app"],
+                self.project,
+                env,
+                "/health/live",
+                self.workdir / f"{self.project.name}-ws-{name}.log",
+            )
+            for name in ("a", "b")
         ]
-        _run(argv, self.project, env, "profile")
+        args = [
+            *(arg for server in servers for arg in ("--server", server.base)),
+            *("--clients", str(self.config.ws_clients), "--messages", str(self.config.ws_messages)),
+            *("--rate", f"{self.config.ws_rate:g}", "--ticket-path", f"{self.prefix()}/ws/tickets"),
+            *(arg for name, value in self.headers for arg in ("--header", f"{name}: {value}")),
+        ]
+        # Item events go to the tenant's `items` channel, or with auth alone to the owner's.
+        owner = self.owner.get("owner_id")
+        channel = f"items:user:{owner}" if owner and "multi_tenancy" not in self.on else "items"
+        events = [
+            *("--channel", channel),
+            *("--publish-url", f"{servers[-1].base}{self.prefix()}/items"),
+        ]
+        with running(*servers):
+            for server in servers:
+                server.start()
+            room = self.script("ws_fanout.py", args, checks.project_env())
+            self.result.drivers["websocket_fanout"] = room
+            self.result.singles[WS_SCENARIO] = ws_figure(room)
+            self.log(f"scenario: {WS_EVENTS_SCENARIO}")
+            output = self.workdir / f"{self.project.name}-ws-events.json"
+            items = self.script("ws_fanout.py", [*args, *events], checks.project_env(), output)
+            self.result.drivers["websocket_item_events"] = items
+            self.result.singles[WS_EVENTS_SCENARIO] = ws_figure(items)
+
+    def celery_throughput(self) -> None:
+        """A worker of the project (its own command) on a queue of this run; tasks published
+        the way the API publishes them (benchmarks/celery_tasks.py)."""
+        env = {
+            **self.app_env(),
+            "CELERY_QUEUE": f"bench-{os.getpid()}",
+            "CELERY_LOCAL_DIR": str(self.workdir / f"{self.project.name}-celery"),
+        }
+        worker = spawn(
+            [
+                str(self.python),
+                "-m",
+                "celery",
+                "-A",
+                "app.worker.celery_app:celery_app",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"bench-{os.getpid()}@%h",
+            ],
+            self.project,
+            env,
+            self.workdir / f"{self.project.name}-worker.log",
+        )
+        args = [
+            *("--tasks", str(self.config.celery_tasks), "--paced", str(self.config.celery_paced)),
+            *("--rate", f"{self.config.celery_rate:g}"),
+        ]
+        try:
+            # The driver imports the project's `app` package; it is run by path, from BENCH_DIR.
+            result = self.script("celery_tasks.py", args, {**env, "PYTHONPATH": str(self.project)})
+        finally:
+            terminate(worker, timeout=30)
+        self.result.drivers["celery"] = result
+        self.result.singles[CELERY_SCENARIO], self.result.singles[CELERY_LATENCY] = celery_figures(
+            result
+        )
+
+    def script(
+        self, name: str, args: Sequence[str], env: Mapping[str, str], output: Path | None = None
+    ) -> dict[str, Any]:
+        """Run one of the benchmarks/ scripts in the project's environment; its JSON output."""
+        output = output or self.workdir / f"{self.project.name}-{Path(name).stem}.json"
+        argv = [str(self.python), str(BENCH_DIR / name), *args, "--output", str(output)]
+        _run(argv, self.project, env, name)
         return dict(json.loads(output.read_text(encoding="utf-8")))
+
+    def profile(self, args: list[str], env: dict[str, str], output: Path) -> dict[str, Any]:
+        requests = ["--requests", str(self.config.profile_requests)]
+        return self.script("profile_hot_path.py", [*requests, *args], env, output)
 
     # the whole session
 
@@ -842,9 +1055,9 @@ class Session:
             self.result.minimal_cold_start_s = self.cold_starts(minimal)
             self.result.singles["import of app.main by package (self time)"] = self.imports(env)
             generated.start()
-            if "auth" in self.on:
-                self.discover_auth(generated.base)
-            seeded = self.dbtool("seed", self.dsn, str(self.config.rows))
+            self.establish_identity(generated.base)
+            owner = [f"{column}={value}" for column, value in self.owner.items()]
+            seeded = self.dbtool("seed", self.dsn, str(self.config.rows), *owner)
             self.sample = seeded["sample_item"]
             minimal.start()
             self.scenarios(generated, minimal)
@@ -855,6 +1068,10 @@ class Session:
             if self.config.ablations:
                 generated.stop()
                 self.ablations(minimal)
+        if "websockets" in self.on:
+            self._driver(WS_SCENARIO, self.websocket_fanout)
+        if "celery" in self.on:
+            self._driver(CELERY_SCENARIO, self.celery_throughput)
         self._singles(absent)
         self.log("profiling the list endpoint in-process")
         headers = [arg for name, value in self.headers for arg in ("--header", f"{name}: {value}")]
@@ -876,15 +1093,12 @@ class Session:
         if "auth" not in self.on:
             self.result.singles["logins/s (wrk, argon2 bound)"] = why("auth")
             self.result.singles["health probe during login storm"] = why("auth")
-        for feature, scenario in (
-            ("websockets", "WebSocket fan-out latency p50/p99 (2 processes via Redis)"),
-            ("celery", "Celery end-to-end tasks/s"),
-        ):
-            self.result.singles[scenario] = (
-                why(feature)
-                if feature not in self.on
-                else "not measured: this harness has no driver for the feature yet"
-            )
+        if "websockets" not in self.on:
+            self.result.singles[WS_SCENARIO] = why("websockets")
+            self.result.singles[WS_EVENTS_SCENARIO] = why("websockets")
+        if "celery" not in self.on:
+            self.result.singles[CELERY_SCENARIO] = why("celery")
+            self.result.singles[CELERY_LATENCY] = why("celery")
 
 
 # the run ------------------------------------------------------------------------------------------
@@ -919,7 +1133,7 @@ def run_bench(config: BenchConfig, workdir: Path, log: Log) -> BenchReport:
     for which in config.projects:
         combo = _combination(names, which)
         combo_id = features.combination_id(combo)
-        session = Session(config, wrk, workdir, combo_id, log)
+        session = Session(config, wrk, workdir, combo_id, log, which)
         _flush_redis(redis_db)
         try:
             report.projects.append(session.run(template, combo, absent))
@@ -959,6 +1173,72 @@ def _f(value: float | None, spec: str = ".0f", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _ms_or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _source(result: Mapping[str, Any]) -> str:
+    if result.get("via") == "item POST":
+        return f"items created on the last process, events on `{result['channel']}`,"
+    return "messages published from process A"
+
+
+def ws_figure(result: Mapping[str, Any]) -> str:
+    """The report's cell for the WebSocket fan-out driver's JSON (benchmarks/ws_fanout.py)."""
+    latency = result["latency"]
+    by_server = result.get("by_server", {})
+    where = "; ".join(
+        f"process {chr(ord('A') + int(index))}: p50 "
+        f"{_ms_or_dash(figures['p50_ms'])}, p99 {_ms_or_dash(figures['p99_ms'])}"
+        for index, figures in sorted(by_server.items())
+    )
+    return (
+        f"p50 {_ms_or_dash(latency['p50_ms'])}, p99 {_ms_or_dash(latency['p99_ms'])}, "
+        f"max {_ms_or_dash(latency['max_ms'])}; delivered {result['delivered']:,} of "
+        f"{result['expected']:,} ({result['clients']} clients on {result['servers']} "
+        f"processes, {result['messages']} {_source(result)} at {result['rate_per_second']:g}/s; "
+        f"{where})"
+    )
+
+
+def celery_figures(result: Mapping[str, Any]) -> tuple[str, str]:
+    """The report's cells (throughput, paced latency) for the Celery driver's JSON."""
+    burst, paced = result["burst"], result["paced"]
+    rate = burst["tasks_per_second"]
+    throughput = (
+        f"{_f(rate, '.1f')} tasks/s ({burst['completed']} of {burst['tasks']} published at "
+        f"once, done in {_f(burst['seconds'], '.2f', ' s')}; latency under that backlog p50 "
+        f"{_ms_or_dash(burst['p50_ms'])}, p99 {_ms_or_dash(burst['p99_ms'])})"
+    )
+    latency = (
+        f"p50 {_ms_or_dash(paced['p50_ms'])}, p99 {_ms_or_dash(paced['p99_ms'])}, max "
+        f"{_ms_or_dash(paced['max_ms'])} ({paced['completed']} of {paced['tasks']} tasks at "
+        f"{paced['rate_per_second']:g}/s)"
+    )
+    return throughput, latency
+
+
+def statements_of(io: Mapping[str, Any], names: Sequence[str]) -> float:
+    """SQL statements per request that name one of `names` (a table, or a function)."""
+    return float(
+        sum(
+            count
+            for kind, count in io.get("sql_by_kind", {}).items()
+            if kind.partition(" ")[2] in names
+        )
+    )
+
+
+def _kinds(per_request: Mapping[str, float]) -> str:
+    """ "SELECT items 1.00, SELECT set_config 1.00": what a request sent, largest first."""
+    shown = [f"{kind} {count:.2f}" for kind, count in per_request.items() if count >= 0.01]
+    return ", ".join(shown) or "none"
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**not met**")
 
@@ -969,9 +1249,19 @@ LAYER_NOTES = {
     "round trip per request; the minimal app has none. Issue note: drop pre-ping and rely on "
     "`pool_recycle` plus the existing 503 handler for stale connections, or ping only "
     "connections idle for longer than a few seconds (a `checkout` event).",
-    "enforce_rate_limit": "Two Redis round trips per request (`hit`, then "
-    "`get_window_stats` for the headers) where the target is one. Issue note: one Lua script "
-    "that hits and returns the window stats (or compute remaining/reset from the hit's reply).",
+    "enforce_rate_limit": "Two Redis round trips per limit checked (`hit`, then "
+    "`get_window_stats` for the headers; the EVALSHA count below) where the target is one "
+    "per request. Issue note: one Lua script that hits and returns the window stats (or compute "
+    "remaining/reset from the hit's reply).",
+    "PrincipalMiddleware": "Verifies the bearer token (JWT signature and claims, CPU) and asks "
+    "whether it is revoked (one Redis MGET, app/auth/revocations.py). Issue note: the "
+    "revocation look-up and the limiter's hit in one round trip (a pipeline or one script) is "
+    "what the target of one Redis round trip per request needs.",
+    "TenantMiddleware": "Resolves the tenant (cached look-up, TENANCY_CACHE_TTL_SECONDS).",
+    "set_config": "Tenancy's row-level-security setting, `SELECT set_config('app.tenant_id', "
+    "...)` at the start of each transaction (app/tenancy/isolation.py): one more database round "
+    "trip per request. Issue note: send it with the request's first statement (asyncpg can run "
+    "both in one simple-query round trip) or only where row-level security is in force.",
     "AccessLogMiddleware": "One structlog line per request through the stdlib logging bridge "
     "(ProcessorFormatter, redaction walk, JSON render). Issue note: render with structlog's own "
     "logger factory for the access log (skip the stdlib bridge), or orjson for JSONRenderer.",
@@ -1037,31 +1327,34 @@ def _targets(project: ProjectResult) -> list[tuple[str, str, str]]:
     profile = project.profile
     if profile is not None:
         io = profile["io"]
-        minimal_sql = (
-            (project.minimal_profile or {}).get("io", {}).get("sql_statements_per_request", 1.0)
-        )
-        extra_sql = io["sql_statements_per_request"] - minimal_sql
+        auth_sql = statements_of(io, AUTH_TABLES)
         rows.append(
             (
                 "zero database queries for authentication per request",
-                f"{extra_sql:.1f} SQL statements beyond the minimal app's "
-                f"(+{io['pre_pings_per_request']:.1f} pool pre-ping round trips)",
-                _verdict(extra_sql <= 0) if "auth" in project.features_on else NA_OFF,
+                f"{auth_sql:.2f} SQL statements on {'/'.join(AUTH_TABLES[:2])}/... per request "
+                f"({_kinds(io.get('sql_by_kind', {}))}; +{io['pre_pings_per_request']:.1f} "
+                "pool pre-ping round trips)",
+                _verdict(auth_sql == 0) if "auth" in project.features_on else NA_OFF,
             )
         )
         limited = "rate_limiting" in project.features_on or "auth" in project.features_on
         rows.append(
             (
                 "at most one Redis round trip per request (limiting + revocation)",
-                f"{io['redis_round_trips_per_request']:.1f} round trips",
+                f"{io['redis_round_trips_per_request']:.1f} round trips "
+                f"({_kinds(io.get('redis_by_command', {}))})",
                 _verdict(io["redis_round_trips_per_request"] <= 1) if limited else NA_OFF,
             )
         )
+        tenancy_sql = statements_of(io, TENANCY_TABLES)
         rows.append(
             (
                 "tenancy context without an extra round trip",
-                f"{io['sql_statements_per_request']:.1f} SQL statements per list request",
-                _verdict(extra_sql <= 0) if "multi_tenancy" in project.features_on else NA_OFF,
+                f"{tenancy_sql:.2f} tenancy SQL statements per request (tenant look-ups, "
+                f"set_config); at most {TENANCY_CACHE_REFRESHES} allowed for cache refreshes",
+                _verdict(tenancy_sql <= TENANCY_CACHE_REFRESHES)
+                if "multi_tenancy" in project.features_on
+                else NA_OFF,
             )
         )
     probe = project.singles.get("health probe during login storm", NA_OFF)
@@ -1120,6 +1413,25 @@ def markdown(report: BenchReport) -> str:
         "database: async SQLAlchemy ORM, the same keyset query of 20 of 10k rows, the same JSON, "
         "no middleware.",
         "",
+        "The generated app's caller is a registered user signed in with a bearer token (auth), "
+        "in a tenant it is a member of (multi_tenancy), and owns the seeded items, so every "
+        "request goes through authentication, tenancy and ownership as a real one does. Rate "
+        f"limits are raised to {NEVER_LIMIT}, which no worker reaches: the limiter does all its "
+        "work and refuses nothing.",
+        "",
+        f"WebSocket fan-out (`benchmarks/ws_fanout.py`): {config.ws_clients} clients split "
+        "over two uvicorn processes of the generated app on one Redis, each with a handshake "
+        f"ticket. {config.ws_messages} messages at {config.ws_rate:g}/s, twice: published into "
+        "a room by a client of the first process, then as the `item.created` events of items "
+        "POSTed to the second process; latency is from the publish (or the POST) to receipt, "
+        "for every client. Celery (`benchmarks/celery_tasks.py`): the project's own worker "
+        "command, tasks published as the API publishes them (`worker.welcome_user`: a select "
+        f"and an insert); {config.celery_tasks} at once for tasks/s, then "
+        f"{config.celery_paced} at {config.celery_rate:g}/s for latency (publish to the result "
+        "the worker stored).",
+        "",
+        f"Reproduce: `{command_line(config)}`.",
+        "",
         "## Noise",
         "",
         f"{report.cpus} CPU cores shared with other work; load average "
@@ -1155,6 +1467,38 @@ def markdown(report: BenchReport) -> str:
     for project in report.projects:
         lines += _project_section(project)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def command_line(config: BenchConfig) -> str:
+    """The command that repeats a run with these settings (defaults left out)."""
+    default = BenchConfig()
+    options = [
+        ("--duration", config.duration, default.duration),
+        ("--rounds", config.rounds, default.rounds),
+        ("--warmup", config.warmup, default.warmup),
+        ("--connections", config.connections, default.connections),
+        ("--threads", config.threads, default.threads),
+        ("--rows", config.rows, default.rows),
+        ("--redis", config.redis, default.redis),
+        ("--postgres", config.postgres, default.postgres),
+        ("--cold-starts", config.cold_starts, default.cold_starts),
+        ("--ws-clients", config.ws_clients, default.ws_clients),
+        ("--ws-messages", config.ws_messages, default.ws_messages),
+        ("--ws-rate", config.ws_rate, default.ws_rate),
+        ("--celery-tasks", config.celery_tasks, default.celery_tasks),
+        ("--celery-paced", config.celery_paced, default.celery_paced),
+    ]
+    argv = ["uv run fastapi-template bench"]
+    if config.projects != default.projects:
+        argv += [f"--project {which}" for which in config.projects]
+    argv += [
+        f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+        for name, value, usual in options
+        if value != usual
+    ]
+    if not config.ablations:
+        argv.append("--no-ablations")
+    return " ".join(argv)
 
 
 def _summary(projects: Sequence[ProjectResult]) -> list[str]:
@@ -1274,6 +1618,14 @@ def _profile_section(profile: Mapping[str, Any], minimal: Mapping[str, Any] | No
         f"| Redis round trips / request | {io['redis_round_trips_per_request']:.1f} | | |",
         "",
     ]
+    if "sql_by_kind" in io:
+        lines += [
+            f"Per request, SQL: {_kinds(io['sql_by_kind'])}. "
+            f"Redis: {_kinds(io.get('redis_by_command', {}))}.",
+            "",
+        ]
+    if statements_of(io, ("set_config",)) >= 1:
+        lines += [f"Tenancy: {_note_for('set_config')}", ""]
     if minimal:
         mio = minimal["io"]
         lines += [
@@ -1327,6 +1679,7 @@ def _raw(report: BenchReport) -> dict[str, Any]:
                     }
                     for c in p.comparisons
                 ],
+                "drivers": p.drivers,
                 "profile": p.profile,
                 "minimal_profile": p.minimal_profile,
             }
@@ -1392,6 +1745,21 @@ def command(
             "switched off one at a time.",
         ),
     ] = True,
+    ws_clients: Annotated[
+        int, typer.Option(min=1, help="WebSocket fan-out: clients, split over 2 processes.")
+    ] = 50,
+    ws_messages: Annotated[
+        int, typer.Option(min=1, help="WebSocket fan-out: messages published.")
+    ] = 100,
+    ws_rate: Annotated[
+        float, typer.Option(min=0.1, help="WebSocket fan-out: messages per second.")
+    ] = 20.0,
+    celery_tasks: Annotated[
+        int, typer.Option(min=1, help="Celery: tasks published at once (tasks/s).")
+    ] = 500,
+    celery_paced: Annotated[
+        int, typer.Option(min=1, help="Celery: tasks published at a steady rate (latency).")
+    ] = 50,
 ) -> None:
     """Benchmark generated projects against a hand-written minimal FastAPI app (wrk, A/B)."""
     config = BenchConfig(
@@ -1406,6 +1774,11 @@ def command(
         projects=tuple(project or ("all", "base")),
         ablations=ablations,
         cold_starts=cold_starts,
+        ws_clients=ws_clients,
+        ws_messages=ws_messages,
+        ws_rate=ws_rate,
+        celery_tasks=celery_tasks,
+        celery_paced=celery_paced,
     )
     temporary = workdir is None
     root = Path(tempfile.mkdtemp(prefix="fastapi-template-bench-")) if temporary else workdir
