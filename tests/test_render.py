@@ -105,10 +105,12 @@ def _conditional_excludes() -> list[tuple[str, str]]:
 
 # Computed flags that own directories, from the answers (copier.yml `when: false`).
 COMPUTED_FLAGS = {
-    "tenant_memberships": lambda answers: answers.get("auth", False)
-    and answers.get("multi_tenancy", False),
-    "tenant_exports": lambda answers: answers.get("celery", False)
-    and answers.get("multi_tenancy", False),
+    "tenant_memberships": lambda answers: (
+        answers.get("auth", False) and answers.get("multi_tenancy", False)
+    ),
+    "tenant_exports": lambda answers: (
+        answers.get("celery", False) and answers.get("multi_tenancy", False)
+    ),
 }
 
 
