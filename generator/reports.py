@@ -16,6 +16,8 @@ from generator.checks import ProjectReport, Status, StepResult
 STATUS_STYLE = {Status.PASSED: "green", Status.FAILED: "bold red", Status.SKIPPED: "dim"}
 # Characters XML 1.0 cannot carry, even escaped.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The line a generated project's pytest run prints after its fuzz tests (tests/conftest.py).
+_FUZZ_LINE = re.compile(r"^fuzz: (\d+) examples over (\d+) operations \(profile (\w+)\)$", re.M)
 
 
 def _seconds(result: StepResult) -> str:
@@ -95,7 +97,7 @@ def markdown_report(
                 cells.append(_seconds(result))
         label = "passed" if report.ok else f"**{_result_label(report)}**"
         lines.append(f"| `{combo_id}` | " + " | ".join(cells) + f" | {label} |")
-    lines += ["", *timing_summary(reports)]
+    lines += ["", *timing_summary(reports), *fuzz_summary(reports)]
     for combo_id, report in reports.items():
         failed = report.failed
         if failed is None:
@@ -112,6 +114,20 @@ def markdown_report(
             fence,
         ]
     return "\n".join(lines) + "\n"
+
+
+def fuzz_summary(reports: Mapping[str, ProjectReport]) -> list[str]:
+    """Markdown lines: the fuzz examples each combination's test runs report."""
+    lines: list[str] = []
+    for combo_id, report in reports.items():
+        runs = [
+            f"{result.name} {examples} examples over {operations} operations ({profile})"
+            for result in report.results
+            for examples, operations, profile in _FUZZ_LINE.findall(result.output)
+        ]
+        if runs:
+            lines.append(f"- `{combo_id}`: " + "; ".join(runs))
+    return ["", "Fuzzing (schemathesis, in process):", "", *lines] if lines else []
 
 
 def timing_summary(reports: Mapping[str, ProjectReport]) -> list[str]:

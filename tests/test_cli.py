@@ -661,6 +661,14 @@ def test_reports_markdown_and_junit(tmp_path: Path) -> None:
     assert sum(case.find("failure") is not None for case in cases) == 1
 
 
+def test_markdown_report_collects_the_fuzz_line_of_each_combination(tmp_path: Path) -> None:
+    line = "fuzz: 840 examples over 21 operations (profile quick)"
+    steps = [python_step("pytest", f"print('41 passed'); print({line!r})")]
+    results = {"base": checks.check_project(tmp_path, steps=steps)}
+    markdown = reports.markdown_report(results, "matrix")
+    assert "- `base`: pytest 840 examples over 21 operations (quick)" in markdown
+
+
 def _matrix_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
     monkeypatch.setattr(matrix, "default_plan", quick_steps)
     monkeypatch.setenv("CI", "true")

@@ -7,7 +7,7 @@ use Redis.
 """
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
 from app.models import Base
+from tests import fuzzing
 from tests.database import create_postgres_database, drop_postgres_database, migrate_to_heads
+from tests.outages import Relay, private_redis_server, relayed
 
 # A feature's test package may ship `plugin.py` with fixtures that every test needs while
 # the feature is present (e.g. isolating its shared state); it leaves with the feature.
@@ -52,6 +54,19 @@ async def credentials(settings: Settings, role: str = "user") -> dict[str, str]:
     return headers
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many fuzz examples ran (tests/fuzzing.py), for CI logs and matrix reports."""
+    reports = [
+        report
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if isinstance(report, pytest.TestReport)
+    ]
+    line = fuzzing.summary_line(reports)
+    if line is not None:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     server_url = os.environ.get("TEST_DATABASE_URL")
@@ -72,6 +87,26 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 @pytest.fixture(scope="session")
 def redis_url() -> str | None:
     return os.environ.get("TEST_REDIS_URL") or None
+
+
+@pytest.fixture
+def real_redis_url(redis_url: str | None) -> Iterator[str]:
+    """A Redis for outage tests even embedded: TEST_REDIS_URL, else a private redis-server."""
+    if redis_url is not None:
+        yield redis_url
+        return
+    with private_redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_relay(
+    settings: Settings, real_redis_url: str
+) -> AsyncIterator[tuple[Relay, Settings]]:
+    """A relay to a real Redis that a test can cut (tests/outages.py), and the settings of an
+    app that reaches Redis through it."""
+    async with relayed(real_redis_url) as relay:
+        yield relay, settings.model_copy(update={"redis_url": relay.url})
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,24 @@
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 
 from app.core.config import Settings
 from app.core.db import SessionDep
 from tests.conftest import ClientFactory, running_client
 from tests.database import migrate_to_heads
+from tests.outages import Relay, recovers, relayed
 
 PROBLEM = "application/problem+json"
 
@@ -26,6 +29,37 @@ def add_failing_route(app: FastAPI) -> None:
         raise RuntimeError("database password is hunter2")
 
     app.add_api_route("/explode", explode)
+
+
+# Bodies that have brought JSON APIs down: recursion limits, CPU-bound big-integer parsing,
+# floats that are no numbers (Python's json accepts NaN and Infinity).
+PATHOLOGICAL_JSON = {
+    "100k-deep arrays": b"[" * 100_000 + b"]" * 100_000,
+    "100k-deep objects": b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+    "5000-digit integer": b"9" * 5000,
+    "5000-digit negative integer": b"-" + b"9" * 5000,
+    "5000-digit fraction": b"0." + b"3" * 5000,
+    "huge exponent": b"1e999999",
+    "NaN": b"NaN",
+    "Infinity": b"Infinity",
+    "-Infinity": b"-Infinity",
+}
+
+
+def json_operations(schema: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(method, path, top-level fields) of every operation that takes a JSON object."""
+    components = schema.get("components", {}).get("schemas", {})
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            body = content["application/json"]["schema"]
+            if "$ref" in body:
+                body = components[body["$ref"].rsplit("/", 1)[-1]]
+            found.append((method.upper(), path, sorted(body.get("properties", {})) or ["value"]))
+    return found
 
 
 class TestErrors:
@@ -141,6 +175,26 @@ class TestLimits:
         assert refused.status_code == 400
         assert allowed.status_code == 200
 
+    @pytest.mark.parametrize("value", PATHOLOGICAL_JSON.values(), ids=PATHOLOGICAL_JSON.keys())
+    async def test_pathological_json_is_a_4xx_on_every_json_operation(
+        self, client: httpx2.AsyncClient, value: bytes
+    ) -> None:
+        schema = (await client.get("/openapi.json")).json()
+        answers: dict[str, int] = {}
+        for method, path, fields in json_operations(schema):
+            # The value in every field, so it reaches each field's validation; deep nesting in
+            # the first only, to stay under the body size limit and reach the parser.
+            repeated = fields if len(value) < 1000 else fields[:1]
+            body = b"{" + b", ".join(b'"%s": %s' % (f.encode(), value) for f in repeated) + b"}"
+            url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+            response = await client.request(
+                method, url, content=body, headers={"Content-Type": "application/json"}
+            )
+            answers[f"{method} {path}"] = response.status_code
+            assert response.headers["content-type"] == PROBLEM, response.text
+        assert answers, "no operation takes a JSON body"
+        assert all(400 <= status < 500 for status in answers.values()), answers
+
 
 class TestCors:
     async def test_allowed_origin_gets_cors_headers(self, client_for: ClientFactory) -> None:
@@ -206,6 +260,24 @@ class TestLogs:
         assert errors[0]["request_id"] == response.headers["x-request-id"]
         assert "RuntimeError" in errors[0]["exception"]
 
+    async def test_console_tracebacks_show_no_local_variables(
+        self, settings: Settings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        def add_route_with_a_secret_local(app: FastAPI) -> None:
+            async def explode() -> None:
+                api_key = "sk-live-" + "4f9c2b7e"  # a local variable, never logged by itself
+                raise RuntimeError(f"failed with a key of {len(api_key)} characters")
+
+            app.add_api_route("/explode", explode)
+
+        console = settings.model_copy(update={"log_format": "console"})
+        async with running_client(console, add_route_with_a_secret_local) as client:
+            response = await client.get("/explode")
+        output = capsys.readouterr().out
+        assert response.status_code == 500
+        assert "RuntimeError: failed with a key of 16 characters" in output
+        assert "sk-live-4f9c2b7e" not in output
+
 
 class TestMetrics:
     async def test_requests_are_counted(self, client: httpx2.AsyncClient) -> None:
@@ -254,6 +326,30 @@ class TestDatabaseOutage:
 
     @pytest.mark.skipif(
         not os.environ.get("TEST_DATABASE_URL"),
+        reason="a database server to cut off (services mode); SQLite: the test above",
+    )
+    async def test_postgresql_going_away_is_503_and_the_app_recovers(
+        self, settings: Settings
+    ) -> None:
+        async with relayed(settings.database_url) as relay:
+            via_relay = settings.model_copy(update={"database_url": relay.url})
+            async with running_client(via_relay) as client:
+                assert (await client.get("/api/items")).status_code == 200
+
+                await relay.stop()
+                down = await client.get("/api/items")
+                assert down.status_code == 503, down.text
+                assert down.headers["content-type"] == PROBLEM
+                assert down.headers["retry-after"] == "5"
+                assert "asyncpg" not in down.text.lower()
+                assert (await client.get("/health/ready")).status_code == 503
+
+                await relay.start()
+                assert await recovers(lambda: client.get("/api/items"), 200) == 200
+                assert (await client.get("/health/ready")).status_code == 200
+
+    @pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL"),
         reason="statement timeouts are enforced by PostgreSQL (services mode)",
     )
     async def test_a_slow_query_is_cancelled_with_503(self, settings: Settings) -> None:
@@ -269,6 +365,32 @@ class TestDatabaseOutage:
             response = await client.get("/slow")
         assert response.status_code == 503
         assert time.monotonic() - started < 4
+
+
+class TestRedisOutage:
+    async def test_a_route_that_needs_redis_answers_503_while_it_is_down_and_recovers(
+        self, redis_relay: tuple[Relay, Settings]
+    ) -> None:
+        def add_redis_route(app: FastAPI) -> None:
+            async def ping(request: Request) -> dict[str, bool]:
+                return {"pong": await request.state.redis.ping()}
+
+            app.add_api_route("/ping", ping)
+
+        relay, via_relay = redis_relay
+        async with running_client(via_relay, add_redis_route) as client:
+            assert (await client.get("/ping")).status_code == 200
+
+            await relay.stop()
+            down = await client.get("/ping")
+            assert down.status_code == 503
+            assert down.headers["content-type"] == PROBLEM
+            assert down.headers["retry-after"] == "5"
+            assert "redis" not in down.text.lower()
+            assert "127.0.0.1" not in down.text
+
+            await relay.start()
+            assert await recovers(lambda: client.get("/ping"), 200) == 200
 
 
 class TestUnstorableText:

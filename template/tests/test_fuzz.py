@@ -3,11 +3,10 @@
 Every operation gets generated valid requests (they must succeed or fail as documented) and
 invalid ones (they must be rejected with a 4xx). All of schemathesis' default checks apply,
 plus one of ours: no body ever shows a stack trace, SQL, a driver name or a secret.
-FUZZ_EXAMPLES sets examples per operation and mode (quick by default; 1000 for depth). The
-default run is derandomized so CI is reproducible; FUZZ_RANDOM=1 explores new inputs (nightly).
+FUZZ_PROFILE chooses how many examples (tests/fuzzing.py): quick and reproducible by default,
+`deep` (1000 random examples per operation and mode) for `make fuzz` and nightly runs.
 """
 
-import os
 import re
 import uuid
 from typing import Any
@@ -15,17 +14,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import credentials, make_settings
+from tests.fuzzing import EXAMPLES_PROPERTY, PROFILE, selected_profile
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
-RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 LEAK = re.compile(
     r"Traceback|File \"|sqlalchemy|asyncpg|aiosqlite|sqlite3|psycopg|"
     # The word in prose ("password is hunter2"), not a field name such as "new_password".
@@ -75,7 +72,12 @@ async def headers(settings: Settings) -> dict[str, str]:
     ("method", "path", "mode"), CASES, ids=[f"{m} {p} {mode.value}" for m, p, mode in CASES]
 )
 def test_operation(
-    api_schema: Any, headers: dict[str, str], method: str, path: str, mode: GenerationMode
+    api_schema: Any,
+    headers: dict[str, str],
+    record_property: Any,
+    method: str,
+    path: str,
+    mode: GenerationMode,
 ) -> None:
     operation = api_schema[path][method]
     # A cursor is opaque: only one the API issued is valid, so a schema-valid random string is
@@ -84,19 +86,31 @@ def test_operation(
     cursor = "cursor" in _parameter_names(operation)
     excluded = [positive_data_acceptance] if cursor or unstated_rule else []
 
+    examples = 0
+
     @given(case=operation.as_strategy(generation_mode=mode))
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=not RANDOM,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
+    @PROFILE.settings()
     def fuzz(case: Any) -> None:
+        nonlocal examples
+        examples += 1
         if mode is GenerationMode.POSITIVE and case.headers and "idempotency-key" in case.headers:
             # Generated keys repeat across examples with other bodies, which the API rightly
             # refuses (422); a valid request is one with a key of its own.
             case.headers["idempotency-key"] = uuid.uuid4().hex
         case.call_and_validate(headers=headers, excluded_checks=excluded)
 
-    fuzz()
+    try:
+        fuzz()
+    finally:
+        record_property(EXAMPLES_PROPERTY, (f"{method} {path}", examples))
+
+
+def test_profiles_are_chosen_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUZZ_PROFILE", "deep")
+    assert selected_profile().examples >= 1000
+    assert not selected_profile().derandomize
+    monkeypatch.delenv("FUZZ_PROFILE")
+    assert selected_profile().name == "quick"
+    monkeypatch.setenv("FUZZ_PROFILE", "thorough")
+    with pytest.raises(pytest.UsageError, match="quick, deep"):
+        selected_profile()

@@ -1,9 +1,10 @@
-"""Graceful shutdown with a real uvicorn process: SIGTERM lets in-flight requests finish."""
+"""Graceful shutdown: with a real uvicorn process SIGTERM lets in-flight requests finish and
+readiness drains; the lifespan closes the database pool on the way out (catalogue G01, G03, G05).
+"""
 
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -11,18 +12,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from app.core.config import Settings
+from tests.conftest import running_client
 from tests.database import PROJECT_ROOT
+from tests.outages import free_port
 
 IN_FLIGHT = 5
 GRACEFUL_TIMEOUT_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def wait_until_serving(base_url: str, process: asyncio.subprocess.Process) -> None:
@@ -120,3 +121,33 @@ async def test_readiness_turns_503_while_draining_and_new_requests_are_still_ser
     output = log.read_text()
     assert "draining" in output
     assert "Application shutdown complete" in output
+
+
+async def other_connections(database_url: str) -> int:
+    """Connections to this database other than the one asking (PostgreSQL)."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return int(count or 0)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="counting open connections needs a database server (services mode)",
+)
+async def test_shutdown_closes_the_database_pool(settings: Settings) -> None:
+    async with running_client(settings) as client:
+        assert (await client.get("/api/items")).status_code == 200
+        while_serving = await other_connections(settings.database_url)
+    after_shutdown = await other_connections(settings.database_url)
+
+    assert while_serving >= 1  # the pool keeps its connection between requests
+    assert after_shutdown == 0

@@ -1,6 +1,8 @@
 import httpx2
 
-from tests.conftest import ClientFactory
+from app.core.config import Settings
+from tests.conftest import ClientFactory, running_client
+from tests.outages import Relay, recovers
 
 
 async def test_live_answers_while_the_process_runs(client: httpx2.AsyncClient) -> None:
@@ -37,3 +39,20 @@ async def test_ready_is_503_when_redis_is_unreachable(client_for: ClientFactory)
     assert checks["database"]["status"] == "ok"
     assert checks["redis"]["status"] == "error"
     assert checks["redis"]["latency_ms"] < 5000
+
+
+async def test_ready_follows_redis_down_and_back_without_a_restart(
+    redis_relay: tuple[Relay, Settings],
+) -> None:
+    relay, via_relay = redis_relay
+    async with running_client(via_relay, anonymous=True) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+
+        await relay.stop()
+        down = await client.get("/health/ready")
+        assert down.status_code == 503
+        assert down.json()["checks"]["redis"]["status"] == "error"
+        assert (await client.get("/health/live")).status_code == 200
+
+        await relay.start()
+        assert await recovers(lambda: client.get("/health/ready"), 200) == 200

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from app.core.config import Settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.database import PROJECT_ROOT
+from tests.outages import Relay, free_port
 from tests.ratelimit.conftest import (
     ITEMS,
     PATIENT_STORAGE_TIMEOUT,
@@ -28,7 +29,6 @@ from tests.ratelimit.conftest import (
     limits,
     started,
 )
-from tests.ratelimit.redis_control import RedisRelay, free_port, private_redis_server
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # port 1: connection refused at once
 # The bound is "about a second"; generous on purpose so a slow CI box cannot flake.
@@ -56,15 +56,6 @@ async def blackhole_port() -> AsyncIterator[int]:
     for writer in held:
         writer.close()
     await server.wait_closed()
-
-
-@pytest.fixture
-def real_redis_url(redis_url: str | None) -> Iterator[str]:
-    if redis_url is not None:
-        yield redis_url
-        return
-    with private_redis_server() as url:
-        yield url
 
 
 class TestRedisUnreachable:
@@ -108,7 +99,7 @@ class TestRedisComesBack:
     async def test_limiting_resumes_without_a_restart(
         self, settings: Settings, prefix: str, real_redis_url: str
     ) -> None:
-        relay = RedisRelay(real_redis_url)
+        relay = Relay(real_redis_url)
         await relay.start()
         try:
             via_relay = settings.model_copy(update={"redis_url": relay.url})

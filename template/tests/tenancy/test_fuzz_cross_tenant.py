@@ -6,15 +6,13 @@ item. On top of schemathesis' own checks, `no_cross_tenant_2xx` fails the run wh
 request succeeds or when any successful response shows A's item.
 """
 
-import os
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -24,10 +22,9 @@ from app.core.tenant import tenant_scope
 from app.items.models import Item
 from app.main import create_app
 from tests.conftest import credentials, make_settings
+from tests.fuzzing import EXAMPLES_PROPERTY, PROFILE
 from tests.tenancy.plugin import create_tenant
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
-RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 OPERATIONS = [
     (method.upper(), path)
     for path, item in create_app(make_settings()).openapi()["paths"].items()
@@ -82,20 +79,23 @@ async def headers(settings: Settings) -> dict[str, str]:
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_operation_as_another_tenant(
-    api_schema: Any, foreign_item: ForeignItem, headers: dict[str, str], method: str, path: str
+    api_schema: Any,
+    foreign_item: ForeignItem,
+    headers: dict[str, str],
+    record_property: Any,
+    method: str,
+    path: str,
 ) -> None:
     operation = api_schema[path][method]
     check = no_cross_tenant_2xx(foreign_item)
 
+    examples = 0
+
     @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=not RANDOM,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
+    @PROFILE.settings()
     def fuzz(case: Any) -> None:
+        nonlocal examples
+        examples += 1
         if case.path_parameters and "item_id" in case.path_parameters:
             case.path_parameters["item_id"] = foreign_item.id
         if case.headers and "idempotency-key" in case.headers:
@@ -106,4 +106,7 @@ def test_operation_as_another_tenant(
             headers=headers, additional_checks=[check], excluded_checks=[positive_data_acceptance]
         )
 
-    fuzz()
+    try:
+        fuzz()
+    finally:
+        record_property(EXAMPLES_PROPERTY, (f"{method} {path}", examples))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.database import PROJECT_ROOT
-from tests.test_shutdown import free_port, wait_until_serving
+from tests.outages import free_port
+from tests.test_shutdown import wait_until_serving
 
 # What the Dockerfile would pass to uvicorn for this service.
 WS_MAX_SIZE = 65_536

@@ -1,10 +1,11 @@
-"""Real Redis for outage tests: a private redis-server, and a relay that can cut it off.
+"""Real outages for tests: a relay that cuts a real Redis or PostgreSQL off and restores it.
 
-Outages are made with a TCP relay in front of a real Redis: stopping the relay refuses new
-connections and drops the open ones, which is what the app sees when Redis stops, and
-starting it again on the same port is Redis coming back. The Redis behind it is
-TEST_REDIS_URL in services mode (never stopped: other runs may share it), else a private
-`redis-server` on a free port, stopped by PID afterwards.
+Stopping the relay refuses new connections and drops the open ones, which is what the app
+sees when the server stops; starting it again on the same port is the server coming back.
+Each feature that uses Redis has outage tests showing what it does while Redis is away and
+that it recovers without a restart. The Redis behind the relay is TEST_REDIS_URL in services
+mode (never stopped: other runs may share it), else a private `redis-server` on a free port,
+stopped by PID afterwards (tests/conftest.py: `real_redis_url`).
 """
 
 import asyncio
@@ -14,14 +15,16 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import httpx2
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 
 START_TIMEOUT_SECONDS = 10.0
+RECOVERY_SECONDS = 10.0
 
 
 def free_port() -> int:
@@ -73,21 +76,18 @@ def wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:
         client.close()
 
 
-class RedisRelay:
-    """A TCP hop to a real Redis that can be cut off and restored on the same port."""
+class Relay:
+    """A TCP hop to a real server (Redis, PostgreSQL) that can be cut off and restored."""
 
     def __init__(self, target_url: str) -> None:
         target = make_url(target_url)
-        self.target = (target.host or "127.0.0.1", target.port or 6379)
-        self.database = target.database or "0"
+        default_port = 6379 if target.drivername == "redis" else 5432
+        self.target = (target.host or "127.0.0.1", target.port or default_port)
         self.port = free_port()
+        self.url = target.set(host="127.0.0.1", port=self.port).render_as_string(False)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/{self.database}"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -127,3 +127,25 @@ class RedisRelay:
         finally:
             sink.close()
             self._writers.discard(sink)
+
+
+@contextlib.asynccontextmanager
+async def relayed(target_url: str) -> AsyncIterator[Relay]:
+    """A started relay to `target_url`, stopped (and its connections dropped) afterwards."""
+    relay = Relay(target_url)
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+
+
+async def recovers(request: Callable[[], Awaitable[httpx2.Response]], status: int) -> int:
+    """Repeat `request` until it answers `status` (the server is back: the app needs no restart,
+    but a pooled connection may fail once more); the status seen last, for the assertion."""
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while True:
+        seen = (await request()).status_code
+        if seen == status or time.monotonic() > deadline:
+            return seen
+        await asyncio.sleep(0.1)
