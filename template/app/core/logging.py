@@ -7,6 +7,7 @@ and skips the standard-library bridge: a record, a handler and a formatter per r
 about as much as the rest of the request's middleware.
 """
 
+import functools
 import logging
 import re
 import sys
@@ -28,26 +29,34 @@ SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 # Credentials inside URLs such as postgresql://user:password@host/db.
-ACCESS_LOGGER = "app.access"
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+URL_REDACTED = rf"\g<scheme>\g<user>:{REDACTED}@"
+ACCESS_LOGGER = "app.access"
+
+
+# Log lines reuse a small set of keys: each is checked once (bounded, keys can be anything).
+@functools.lru_cache(maxsize=4096)
+def _is_sensitive(key: str) -> bool:
+    return SENSITIVE_KEY.search(key) is not None
 
 
 def _redact(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
-            key: REDACTED if SENSITIVE_KEY.search(str(key)) else _redact(item)
+            key: REDACTED if _is_sensitive(str(key)) else _redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
-    if isinstance(value, str):
-        return URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+    # The substring test is cheap; most strings cannot hold a URL with credentials.
+    if isinstance(value, str) and "://" in value:
+        return URL_CREDENTIALS.sub(URL_REDACTED, value)
     return value
 
 
 def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     return {
-        key: REDACTED if SENSITIVE_KEY.search(key) and key != "event" else _redact(value)
+        key: REDACTED if key != "event" and _is_sensitive(key) else _redact(value)
         for key, value in event_dict.items()
     }
 
