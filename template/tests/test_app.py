@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from sqlalchemy import text
 
+from app.core import db
 from app.core.config import Settings
 from app.core.db import SessionDep
 from tests.conftest import ClientFactory, running_client
@@ -233,6 +234,23 @@ class TestLogs:
         assert access[-1]["status"] == 200
         assert access[-1]["path"] == "/health/live"
 
+    async def test_access_lines_follow_the_log_level(
+        self, client_for: ClientFactory, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        async with client_for(log_format="json", log_level="WARNING") as client:
+            await client.get("/health/live")
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+        assert not [line for line in lines if line.get("event") == "request"]
+
+    async def test_credentials_in_a_logged_path_are_redacted(
+        self, client_for: ClientFactory, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        async with client_for(log_format="json") as client:
+            await client.get("/no/postgresql://app:s3cr3t@db/app")
+        output = capsys.readouterr().out
+        assert "s3cr3t" not in output
+        assert "[REDACTED]" in output
+
     async def test_secrets_are_redacted(
         self, client_for: ClientFactory, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -347,6 +365,29 @@ class TestDatabaseOutage:
                 await relay.start()
                 assert await recovers(lambda: client.get("/api/items"), 200) == 200
                 assert (await client.get("/health/ready")).status_code == 200
+
+    @pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL"),
+        reason="the pool of a database server (services mode); SQLite has none",
+    )
+    async def test_a_pooled_connection_dropped_while_idle_is_replaced(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # every idle connection is pinged
+        engine = db.create_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            # The server (a restart, an idle timeout, a proxy) drops the pooled connection.
+            other = db.create_engine(settings)
+            async with other.connect() as killer:
+                await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await other.dispose()
+            async with engine.connect() as connection:
+                again = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        finally:
+            await engine.dispose()
+        assert again != pid
 
     @pytest.mark.skipif(
         not os.environ.get("TEST_DATABASE_URL"),

@@ -2,6 +2,7 @@
 
 import hashlib
 
+from pydantic import BaseModel
 from starlette.responses import Response
 
 # Clients may cache, but must revalidate with If-None-Match before reuse.
@@ -47,3 +48,16 @@ def revalidate(response: Response, etag: str, if_none_match: str | None) -> Resp
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     return None
+
+
+def tagged_json(response: Response, model: BaseModel, if_none_match: str | None) -> Response:
+    """`model` as JSON with a weak ETag of exactly those bytes, serialized once (returning the
+    model would have FastAPI serialize it a second time); a bodiless 304 instead when the
+    client's copy is current. Keeps the headers set on the route's `response`."""
+    body = model.model_dump_json().encode()
+    not_modified = revalidate(response, weak_etag_for(body), if_none_match)
+    if not_modified is not None:
+        return not_modified
+    tagged = Response(body, media_type="application/json")
+    tagged.raw_headers.extend(response.raw_headers)
+    return tagged

@@ -1,5 +1,6 @@
 """Async SQLAlchemy engine and sessions: SQLite (aiosqlite) or PostgreSQL (asyncpg) by URL."""
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -8,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,12 +27,39 @@ RETRY_AFTER_SECONDS = "5"
 QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE, raised when statement_timeout is hit
 # PostgreSQL SQLSTATEs of text it cannot store (a NUL character, an invalid byte sequence).
 UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+# A pooled connection unused for this long is pinged before it is handed out: the server, a
+# proxy or a firewall may have dropped it meanwhile. Busy connections are not pinged, since
+# `pool_pre_ping` costs a database round trip on every request. A connection that breaks
+# anyway fails its request with a 503, and SQLAlchemy then discards the pool's older
+# connections, so the next requests reconnect.
+IDLE_PING_SECONDS = 5.0
+IDLE_SINCE = "idle_since"
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    dialect = engine.sync_engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and hands out a new one.
+            raise DisconnectionError from error
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -41,7 +69,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.database_echo, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=settings.database_echo,
         # A slow query is cancelled by the server instead of holding a worker indefinitely.
@@ -52,8 +80,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout,
         pool_recycle=settings.database_pool_recycle,
-        pool_pre_ping=True,
     )
+    _ping_idle_connections(engine)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -81,19 +81,13 @@ async def enforce_rate_limit(request: Request) -> None:
     tenant_id = (principal.tenant_id if principal else None) or current_tenant_id()
     if tenant_quota is not None and tenant_id is not None:
         checks.append((tenant_quota, f"tenant:{tenant_id}"))
-    decisions = []
-    for policy, key in checks:
-        try:
-            decision = await limiter.hit(policy, key)
-        except StorageUnavailableError:
-            if policy.fail_closed:
-                raise RateLimitUnavailableError(limiter.settings.unavailable_retry_after) from None
-            continue  # fail open: availability of ordinary routes beats limiting them
-        decisions.append(decision)
-        if not decision.allowed:
-            break  # a refused request does not spend the tenant's quota
-    if not decisions:
-        return
+    try:
+        # One storage round trip for every policy; a refusal spends no later policy's quota.
+        decisions = await limiter.hit(checks)
+    except StorageUnavailableError:
+        if any(policy.fail_closed for policy, _key in checks):
+            raise RateLimitUnavailableError(limiter.settings.unavailable_retry_after) from None
+        return  # fail open: availability of ordinary routes beats limiting them
     headers = request.scope.get(HEADERS_SCOPE_KEY)
     if isinstance(headers, list):
         headers.extend(rate_limit_headers(decisions))

@@ -1,7 +1,9 @@
 """The limiter: policies, storage, and what one request costs.
 
 Storage is `limits`' async in-process memory when no Redis is configured, else Redis, where
-every check is one atomic Lua script, so the limit holds across workers and hosts.
+every check is atomic Lua, so the limit holds across workers and hosts. With the default
+strategy one script (MOVING_WINDOW_SCRIPT) counts the request under all of its policies and
+returns what the response headers need: one Redis round trip per request.
 
 Strategy "moving-window" (default) keeps a timestamp per admitted request and admits a
 request only if fewer than N were admitted in the last window: exact at every instant, no
@@ -27,9 +29,10 @@ from limits.aio.strategies import (
     SlidingWindowCounterRateLimiter,
 )
 from prometheus_client import CollectorRegistry, Counter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from app.ratelimit.config import RateLimitSettings, parse_limit
@@ -38,6 +41,49 @@ logger = structlog.get_logger(__name__)
 
 DEFAULT_POLICY = "default"
 TENANT_POLICY = "tenant"
+
+# The moving window of `limits` (same keys, same list of admission times, newest first), with
+# its hit and its window statistics in one script for every policy of a request, in order.
+# KEYS: one list per policy. ARGV: now, then limit and window seconds per policy.
+# Returns allowed (1 or 0), admissions in the window and the oldest of them per policy, up to
+# the first refusal: a refused request spends no later policy's quota.
+MOVING_WINDOW_SCRIPT = """
+local result = {}
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i])
+    local window = tonumber(ARGV[2 * i + 1])
+    local start = tonumber(ARGV[1]) - window
+    local nth = redis.call('lindex', key, limit - 1)
+    local allowed = not (nth and tonumber(nth) >= start)
+    if allowed then
+        redis.call('lpush', key, ARGV[1])
+        redis.call('ltrim', key, 0, limit - 1)
+        redis.call('expire', key, window)
+    end
+    -- The admissions still in the window are a prefix of the list: find where it ends.
+    local low, high, count = 0, redis.call('llen', key) - 1, 0
+    while low <= high do
+        local mid = math.floor((low + high) / 2)
+        if tonumber(redis.call('lindex', key, mid)) >= start then
+            count = mid + 1
+            low = mid + 1
+        else
+            high = mid - 1
+        end
+    end
+    local oldest = ARGV[1]
+    if count > 0 then
+        oldest = redis.call('lindex', key, count - 1)
+    end
+    table.insert(result, allowed and 1 or 0)
+    table.insert(result, count)
+    table.insert(result, oldest)
+    if not allowed then
+        break
+    end
+end
+return result
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +179,12 @@ class Limiter:
     """Checks requests against policies; one per running app."""
 
     def __init__(
-        self, settings: RateLimitSettings, storage: Storage, metrics: Metrics, backend: str
+        self,
+        settings: RateLimitSettings,
+        storage: Storage,
+        metrics: Metrics,
+        backend: str,
+        pool: ConnectionPool | None = None,
     ) -> None:
         self.settings = settings
         self.policies = Policies(settings)
@@ -144,29 +195,77 @@ class Limiter:
             if settings.strategy == "moving-window"
             else SlidingWindowCounterRateLimiter(storage)
         )
+        self._script = (
+            Redis(connection_pool=pool).register_script(MOVING_WINDOW_SCRIPT)
+            if pool is not None and settings.strategy == "moving-window"
+            else None
+        )
         self._healthy = True
 
-    async def hit(self, policy: Policy, key: str) -> Decision:
-        """Count one request of `key` under `policy`; StorageUnavailableError if that failed."""
-        # Redis keys also carry RATE_LIMIT_KEY_PREFIX (added by the storage) and the limit
-        # itself, so changing a limit starts fresh counters.
-        identifiers = (policy.name, key)
+    async def hit(self, checks: list[tuple[Policy, str]]) -> list[Decision]:
+        """Count one request under each (policy, key), in order, up to the first refusal.
+
+        StorageUnavailableError if the storage could not be reached in time.
+        """
         try:
             # Bounds the whole check, retries and waiting for a pooled connection included.
             async with asyncio.timeout(2 * self.settings.storage_timeout):
-                allowed = await self._strategy.hit(policy.item, *identifiers)
-                reset_at, remaining = await self._strategy.get_window_stats(
-                    policy.item, *identifiers
-                )
+                if self._script is not None:
+                    decisions = await self._hit_in_one_script(self._script, checks)
+                else:
+                    decisions = await self._hit_each(checks)
         # TimeoutError (our bound) is an OSError; a bug elsewhere must not pass as an outage.
         except (RedisError, OSError) as error:
-            self._storage_failed(policy, error)
+            for policy, _key in checks:
+                self._storage_failed(policy, error)
             raise StorageUnavailableError(type(error).__name__) from error
         if not self._healthy:
             self._healthy = True
             logger.info("rate_limit_storage_recovered", backend=self.backend)
-        if not allowed:
-            self.metrics.rejected.labels(policy=policy.name).inc()
+        for decision in decisions:
+            if not decision.allowed:
+                self.metrics.rejected.labels(policy=decision.policy.name).inc()
+        return decisions
+
+    async def _hit_in_one_script(
+        self, script: AsyncScript, checks: list[tuple[Policy, str]]
+    ) -> list[Decision]:
+        now = time.time()
+        # The keys `limits` uses: RATE_LIMIT_KEY_PREFIX, the policy, the key and the limit
+        # itself, so changing a limit starts fresh counters.
+        keys = [
+            f"{self.settings.key_prefix}:{policy.item.key_for(policy.name, key)}"
+            for policy, key in checks
+        ]
+        arguments: list[float] = [now]
+        for policy, _key in checks:
+            arguments += [policy.item.amount, policy.window_seconds]
+        reply = await script(keys=keys, args=arguments)
+        decisions = []
+        for index in range(0, len(reply), 3):
+            policy = checks[index // 3][0]
+            allowed, count, oldest = reply[index : index + 3]
+            reset_at = float(oldest) + policy.window_seconds
+            remaining = policy.item.amount - int(count)
+            decisions.append(self._decision(policy, bool(allowed), remaining, reset_at))
+        return decisions
+
+    async def _hit_each(self, checks: list[tuple[Policy, str]]) -> list[Decision]:
+        decisions = []
+        for policy, key in checks:
+            # Redis keys also carry RATE_LIMIT_KEY_PREFIX (added by the storage) and the
+            # limit itself, so changing a limit starts fresh counters.
+            allowed = await self._strategy.hit(policy.item, policy.name, key)
+            reset_at, remaining = await self._strategy.get_window_stats(
+                policy.item, policy.name, key
+            )
+            decisions.append(self._decision(policy, allowed, remaining, reset_at))
+            if not allowed:
+                break
+        return decisions
+
+    @staticmethod
+    def _decision(policy: Policy, allowed: bool, remaining: int, reset_at: float) -> Decision:
         reset_after = max(0, math.ceil(reset_at - time.time()))
         return Decision(policy, allowed, max(0, remaining), reset_after)
 
@@ -201,6 +300,6 @@ async def open_limiter(
         return
     storage, pool = _redis_storage(url, settings)
     try:
-        yield Limiter(settings, storage, metrics, backend="redis")
+        yield Limiter(settings, storage, metrics, backend="redis", pool=pool)
     finally:
         await pool.aclose()

@@ -5,6 +5,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from app.core.conditional import REVALIDATE, weak_etag_for
+
 ITEMS = "/api/items"
 
 
@@ -208,6 +210,13 @@ class TestList:
         assert await names(in_stock="true", name="pen") == ["Red pen"]
         assert await names(name="%") == ["100% cotton bag"]
         assert await names(name="_") == []
+
+    async def test_the_list_etag_is_that_of_the_body_sent(self, client: httpx2.AsyncClient) -> None:
+        await create(client)
+        response = await client.get(ITEMS)
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["etag"] == weak_etag_for(response.content)
+        assert response.headers["cache-control"] == REVALIDATE
 
     async def test_unchanged_list_gives_304(self, client: httpx2.AsyncClient) -> None:
         await create(client)

@@ -297,6 +297,20 @@ class TestKeys:
         assert no_tenant.status_code == 200
         assert no_tenant.headers["ratelimit-policy"] == '"default";q=5;w=60'
 
+    async def test_a_refused_request_spends_no_tenant_quota(
+        self, settings: Settings, prefix: str
+    ) -> None:
+        rate_limits = limits(prefix, default="1/minute", tenant="3/minute")
+        ping = f"{PROBES}/v1/ping"
+        async with started(settings, rate_limits) as app, client(app) as http:
+            alice, bob = {"X-Test-User": "alice;;t1"}, {"X-Test-User": "bob;;t1"}
+            statuses = [(await http.get(ping, headers=alice)).status_code for _ in range(3)]
+            response = await http.get(ping, headers=bob)
+        assert statuses == [200, 429, 429]
+        assert response.status_code == 200
+        # Alice's one admitted request and Bob's: the refused two did not count.
+        assert ', "tenant";r=1;t=' in response.headers["ratelimit"]
+
     async def test_exempt_roles_are_not_limited(self, settings: Settings, prefix: str) -> None:
         async with (
             started(settings, limits(prefix, default="1/minute")) as app,

@@ -11,11 +11,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx2
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 
 from app.core.config import Settings
 from tests.conftest import TEST_SECRET_KEY
@@ -93,6 +95,39 @@ class TestRedisUnreachable:
         assert len(warnings) == 1  # one per outage, not one per request
         assert warnings[0]["level"] == "warning"
         assert warnings[0]["backend"] == "redis"
+
+
+class TestRoundTrips:
+    async def test_a_request_under_two_policies_costs_one_redis_round_trip(
+        self,
+        settings: Settings,
+        prefix: str,
+        real_redis_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        sent: list[object] = []
+        send = AbstractConnection.send_packed_command
+
+        async def counted(
+            connection: AbstractConnection, command: Any, check_health: bool = True
+        ) -> None:
+            sent.append(command)
+            await send(connection, command, check_health)
+
+        with_redis = settings.model_copy(update={"redis_url": real_redis_url})
+        rate_limits = limits(prefix, default="5/minute", tenant="3/minute")
+        ping = f"{PROBES}/v1/ping"
+        alice = {"X-Test-User": "alice;;t1"}
+        async with started(with_redis, rate_limits) as app, client(app) as http:
+            await http.get(ping, headers=alice)  # loads the script into Redis
+            monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+            response = await http.get(ping, headers=alice)
+            round_trips = len(sent)
+            monkeypatch.undo()
+        assert response.status_code == 200
+        assert response.headers["ratelimit"].startswith('"default";r=3;t=')
+        assert ', "tenant";r=1;t=' in response.headers["ratelimit"]
+        assert round_trips == 1
 
 
 class TestRedisComesBack:

@@ -36,12 +36,11 @@ async def list_items(
     max_price: v1.MaxPrice = None,
     in_stock: bool | None = None,
     if_none_match: v1.IfNoneMatch = None,
-) -> ItemListV2 | Response:
+) -> Response:
     """List items, oldest first: `data` holds a page, `pagination` the cursor of the next."""
     filters = ItemFilters.parse(title, min_price, max_price, in_stock)
     page = ItemListV2.from_v1(await service.list_items(session, filters, cursor, limit))
-    etag = conditional.weak_etag_for(page.model_dump_json().encode())
-    return conditional.revalidate(response, etag, if_none_match) or page
+    return conditional.tagged_json(response, page, if_none_match)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=v1.CREATE_ERRORS)
