@@ -277,10 +277,11 @@ async def reset_password(
         await session.rollback()
         raise InvalidResetTokenError
     await session.commit()
+    # Sessions end first: if Redis fails below, the refresh tokens are already revoked.
+    await end_all_sessions(session, auth, user.id)
     # The owner proved control of the address: a lockout (perhaps someone else's doing)
     # must not keep them from signing in with the new password.
     await auth.throttle.failures.clear(lockout.account_key(user.email))
-    await end_all_sessions(session, auth, user.id)
 
 
 async def list_users(session: AsyncSession, cursor: str | None, limit: int) -> UserPage:
