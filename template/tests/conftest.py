@@ -23,7 +23,7 @@ from app.core.db import create_engine
 from app.main import create_app
 from app.models import Base
 from tests import fuzzing
-from tests.database import create_postgres_database, drop_postgres_database, migrate_to_heads
+from tests.database import migrate_to_heads, postgres_database
 from tests.outages import Relay, private_redis_server, relayed
 
 # A feature's test package may ship `plugin.py` with fixtures that every test needs while
@@ -76,12 +76,9 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         await migrate_to_heads(url)
         yield url
         return
-    url = await create_postgres_database(server_url)
-    try:
+    async with postgres_database(server_url) as url:
         await migrate_to_heads(url)
         yield url
-    finally:
-        await drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ with Alembic exactly as a deployment would be."""
 import asyncio
 import io
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -43,7 +45,7 @@ def _asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_postgres_database(base_url: str) -> str:
+async def _create_postgres_database(base_url: str) -> str:
     """Create `<base database>_<random>` on the server of `base_url`; return its URL."""
     base = make_url(base_url)
     name = f"{base.database or 'test'}_{uuid.uuid4().hex[:12]}"
@@ -55,7 +57,7 @@ async def create_postgres_database(base_url: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-async def drop_postgres_database(url: str) -> None:
+async def _drop_postgres_database(url: str) -> None:
     target = make_url(url)
     admin = target.set(database="postgres")
     connection = await asyncpg.connect(_asyncpg_dsn(admin))
@@ -63,3 +65,13 @@ async def drop_postgres_database(url: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+@asynccontextmanager
+async def postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the server of `server_url`, dropped on the way out."""
+    url = await _create_postgres_database(server_url)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)

@@ -12,8 +12,7 @@ from alembic.script import ScriptDirectory
 from tests.database import (
     PROJECT_ROOT,
     alembic_config,
-    create_postgres_database,
-    drop_postgres_database,
+    postgres_database,
     stdout_text,
 )
 
@@ -24,11 +23,8 @@ async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
     if not server_url:
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
         return
-    url = await create_postgres_database(server_url)
-    try:
+    async with postgres_database(server_url) as url:
         yield url
-    finally:
-        await drop_postgres_database(url)
 
 
 def test_upgrade_check_downgrade_upgrade(empty_database_url: str) -> None:

@@ -21,9 +21,8 @@ from app.core.config import Settings
 from tests.conftest import running_client
 from tests.database import (
     PROJECT_ROOT,
-    create_postgres_database,
-    drop_postgres_database,
     migrate_to_heads,
+    postgres_database,
 )
 from tests.outages import free_port
 
@@ -148,12 +147,9 @@ async def other_connections(database_url: str) -> int:
 async def private_database_url() -> AsyncIterator[str]:
     """A migrated PostgreSQL database that nothing else in the run connects to: a Celery
     worker or another test's server holds connections to the shared one."""
-    url = await create_postgres_database(os.environ["TEST_DATABASE_URL"])
-    try:
+    async with postgres_database(os.environ["TEST_DATABASE_URL"]) as url:
         await migrate_to_heads(url)
         yield url
-    finally:
-        await drop_postgres_database(url)
 
 
 async def settled_connections(database_url: str) -> int:

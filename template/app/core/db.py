@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
-from app.core.errors import problem_response
+from app.core.errors import RETRY_AFTER_SECONDS, problem_response
 
 logger = structlog.get_logger(__name__)
 
-RETRY_AFTER_SECONDS = "5"
 QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE, raised when statement_timeout is hit
 # PostgreSQL SQLSTATEs of text it cannot store (a NUL character, an invalid byte sequence).
 UNSTORABLE_TEXT = frozenset({"22021", "22P05"})

@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Retry-After of a 503 while a backing service (database, Redis, broker) is unavailable.
+RETRY_AFTER_SECONDS = "5"
 
 logger = structlog.get_logger(__name__)
 

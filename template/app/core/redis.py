@@ -9,13 +9,12 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.core.errors import problem_response
+from app.core.errors import RETRY_AFTER_SECONDS, problem_response
 
 logger = structlog.get_logger(__name__)
 
 # Fail fast instead of hanging for the OS TCP timeout when Redis is unreachable.
 SOCKET_TIMEOUT_SECONDS = 2.0
-RETRY_AFTER_SECONDS = "5"
 
 
 @asynccontextmanager

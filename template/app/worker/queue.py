@@ -7,14 +7,13 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.core.errors import AppError
+from app.core.errors import RETRY_AFTER_SECONDS, AppError
 from app.core.principal import Principal
 from app.worker.config import WorkerSettings
 from app.worker.context import context_headers
 
 logger = structlog.get_logger(__name__)
 
-RETRY_AFTER_SECONDS = "5"
 # Redis errors surface as kombu's OperationalError; the local SQLite transport raises
 # SQLAlchemy's; a refused or timed-out socket may surface as such.
 PUBLISH_ERRORS = (BrokerError, SQLAlchemyError, OSError)
