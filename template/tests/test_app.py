@@ -1,5 +1,6 @@
 """Behaviour every route shares: errors, request ids, headers, limits, logs, metrics."""
 
+import asyncio
 import json
 import os
 import re
@@ -406,6 +407,45 @@ class TestDatabaseOutage:
             response = await client.get("/slow")
         assert response.status_code == 503
         assert time.monotonic() - started < 4
+
+    @pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL"),
+        reason="pool limits apply to a database server (services mode); SQLite has none",
+    )
+    async def test_an_exhausted_pool_is_503_within_the_pool_timeout(
+        self, settings: Settings
+    ) -> None:
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        def add_holding_route(app: FastAPI) -> None:
+            async def hold(session: SessionDep) -> None:
+                await session.execute(text("SELECT 1"))
+                holding.set()
+                await release.wait()
+
+            app.add_api_route("/hold", hold)
+
+        one_connection = settings.model_copy(
+            update={
+                "database_pool_size": 1,
+                "database_max_overflow": 0,
+                "database_pool_timeout": 0.5,
+            }
+        )
+        async with running_client(one_connection, add_holding_route) as client:
+            holder = asyncio.create_task(client.get("/hold"))
+            # The holder has the only connection once it has run its query.
+            await asyncio.wait_for(holding.wait(), 10)
+            started = time.monotonic()
+            queued = await client.get("/api/items")
+            waited = time.monotonic() - started
+            release.set()
+            assert (await holder).status_code == 200
+            assert queued.status_code == 503, queued.text
+            assert queued.headers["retry-after"] == "5"
+            assert waited < 3
+            # The connection is back in the pool: the next request is served.
+            assert (await client.get("/api/items")).status_code == 200
 
 
 class TestRedisOutage:

@@ -4,6 +4,10 @@ Pure ASGI, for HTTP and WebSocket scopes alike, and outside every router, so eve
 downstream (the rate limiter's key, tenancy, WebSockets, route dependencies) sees the same
 principal whatever the order of their dependencies. A missing, invalid, expired or revoked
 token leaves the request anonymous; routes that need a user then answer 401.
+
+When the revocation list cannot be read (Redis or the database down), a request with a token
+is answered 503 with Retry-After: letting it through could admit a signed-out token, and a 401
+would tell the client its token is bad, so it would drop a session that is still valid.
 """
 
 from typing import Any
@@ -15,11 +19,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.context import AuthContext, revocations
 from app.auth.tokens import AccessClaims, InvalidTokenError
+from app.core.errors import RETRY_AFTER_SECONDS, problem_response
 from app.core.principal import Credential, Principal
 
 logger = structlog.get_logger(__name__)
 
 ACCESS_CLAIMS_KEY = "access_claims"
+# RFC 6455 close code 1013: the server cannot take the connection now; the client may retry.
+WS_TRY_AGAIN_LATER = 1013
+
+
+class RevocationsUnavailableError(Exception):
+    """The revocation list could not be read: the token can be neither trusted nor refused."""
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -44,7 +55,11 @@ class PrincipalMiddleware:
             state = scope.get("state", {})
             token = bearer_token(scope)
             if token is not None:
-                claims = await self._verified(token, state)
+                try:
+                    claims = await self._verified(token, state)
+                except RevocationsUnavailableError:
+                    await self._unavailable(scope, receive, send)
+                    return
                 if claims is not None:
                     credential = Credential(
                         id=claims.token_id,
@@ -73,8 +88,21 @@ class PrincipalMiddleware:
             return None
         try:
             revoked = await revocations(state).is_revoked(self.context.settings.issuer, claims)
-        except (RedisError, SQLAlchemyError, OSError, TimeoutError):
-            # Fail closed: without the revocation list a signed-out token could pass.
-            logger.warning("revocation_check_failed", exc_info=True)
-            return None
+        except (RedisError, SQLAlchemyError, OSError, TimeoutError) as error:
+            logger.warning("revocation_check_failed", error=type(error).__name__)
+            raise RevocationsUnavailableError from error
         return None if revoked else claims
+
+    @staticmethod
+    async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Before the handshake is accepted, a close refuses it.
+            await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER})
+            return
+        response = problem_response(
+            scope["path"],
+            503,
+            "Your sign-in cannot be checked right now. Retry shortly.",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+        await response(scope, receive, send)

@@ -5,6 +5,7 @@ export endpoints; `install_worker(app, settings)` in app/main.py gives the app i
 (closed with the app). The worker and beat run `app.worker.celery_app:celery_app`.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,10 @@ from app.worker.queue import TaskQueue, TaskQueueUnavailableError
 from app.worker.router import router
 
 logger = structlog.get_logger(__name__)
+
+# Closing the broker pool is blocking I/O; a broker that stopped answering must not hold up
+# the rest of the shutdown (the database pool, other features) past this.
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 __all__ = [
     "TaskQueue",
@@ -45,8 +50,11 @@ def install_worker(
         try:
             yield
         finally:
-            # Releases the broker connection pool the API published through.
-            celery.close()
+            # Releases the broker connection pool the API published through, off the loop.
+            try:
+                await asyncio.wait_for(asyncio.to_thread(celery.close), CLOSE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                logger.warning("task_queue_close_timed_out", timeout=CLOSE_TIMEOUT_SECONDS)
 
     app.include_router(APIRouter(lifespan=lifespan))
 

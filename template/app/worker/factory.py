@@ -78,8 +78,12 @@ def _configure(celery: Celery[ContextTask], settings: Settings, worker: WorkerSe
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # A worker that loses the broker stops its tasks; they are redelivered, not lost.
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A worker that loses the broker lets its running tasks finish. Cancelling them (the
+        # Celery 6 default) marks them REVOKED on Redis and they never run again: lost
+        # (tests/worker/test_delivery.py, C07). A finished task's acknowledgement goes with
+        # the connection, so Redis may hand it out again after the visibility timeout: tasks
+        # are idempotent.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_soft_time_limit=worker.soft_time_limit,
         task_time_limit=worker.time_limit,
         task_track_started=True,

@@ -109,7 +109,11 @@ async def open_broadcast(
             await asyncio.wait_for(broadcast.subscribed.wait(), SOCKET_TIMEOUT_SECONDS * 2)
         yield broadcast
     finally:
+        # Bounded: the subscriber's clean-up talks to Redis, which may be the thing that is
+        # down, and a stuck shutdown would outlive the orchestrator's grace period.
         listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
-        await redis.aclose()
+        _, pending = await asyncio.wait({listener}, timeout=SOCKET_TIMEOUT_SECONDS * 2)
+        if pending:
+            logger.warning("ws_broadcast_close_timed_out")
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await asyncio.wait_for(redis.aclose(), SOCKET_TIMEOUT_SECONDS * 2)

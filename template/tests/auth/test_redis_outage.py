@@ -1,13 +1,14 @@
 """Auth while Redis is down (REDIS_URL set: revocations and sign-in counters live there).
 
-Both fail closed: without the revocation list a signed-out token could pass, so every token
-is refused (401); without the sign-in counter a password guess would go uncounted, so
-sign-in answers 503 with Retry-After, never a 500. Both recover when Redis is back, without
-a restart.
+Both fail closed, with 503 and Retry-After, never a 500: without the revocation list a
+signed-out token could pass, so a request with a token is not served (a 401 would make the
+client drop a valid session); without the sign-in counter a password guess would go
+uncounted, so sign-in is not served either. Both recover when Redis is back, without a
+restart.
 """
 
 from app.core.config import Settings
-from tests.auth.conftest import ME, auth_header, register, sign_in, tokens
+from tests.auth.conftest import LOGOUT, ME, auth_header, register, sign_in, tokens
 from tests.conftest import running_client
 from tests.outages import Relay, recovers
 
@@ -22,8 +23,13 @@ async def test_tokens_are_refused_and_sign_in_is_503_until_redis_returns(
         assert (await client.get(ME, headers=signed_in)).status_code == 200
 
         await relay.stop()
-        refused = await client.get(ME, headers=signed_in)
-        assert refused.status_code == 401
+        for refused in (
+            await client.get(ME, headers=signed_in),
+            await client.post(LOGOUT, headers=signed_in),
+        ):
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["retry-after"] == "5"
         unavailable = await sign_in(client, email)
         assert unavailable.status_code == 503, unavailable.text
         assert unavailable.headers["content-type"] == "application/problem+json"

@@ -1,10 +1,12 @@
 """No lost task, no duplicate effect: a real worker is killed, stopped and fed bad messages.
 
 Security catalogue C01 (kill -9 of the pool child), C02 (kill -9 of the whole worker; Redis
-only), C03 (SIGTERM: warm shutdown), C10 (JSON only). They run on the SQLite transport
+only), C03 (SIGTERM: warm shutdown), C07 (Redis restarting mid-task; Redis only), C10 (JSON
+only). They run on the SQLite transport
 embedded and on Redis in services mode.
 """
 
+import asyncio
 import os
 import signal
 import uuid
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.idempotency import IdempotencyRecord
 from app.worker.db import worker_session
+from tests.outages import relayed
 from tests.worker.conftest import OwnWorkers, wait_for
 from tests.worker.probe_tasks import EFFECT_SCOPE, RECORD
 
@@ -90,6 +93,38 @@ def test_kill_worker_mid_task_redelivered(
         REDELIVERY_DEADLINE,
     )
     assert len(deliveries(tmp_path, key)) == 2
+    assert effects(settings, key) == 1
+
+
+async def test_broker_restart_mid_task_completes_once(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path, redis_url: str | None
+) -> None:
+    if redis_url is None:
+        pytest.skip("a broker restart needs a Redis to restart: set TEST_REDIS_URL")
+    async with relayed(redis_url) as relay:
+        # The worker reaches Redis through the relay; the test publishes directly.
+        own_workers.env.update(
+            SHORT_VISIBILITY | {"CELERY_BROKER_URL": relay.url, "CELERY_RESULT_BACKEND": relay.url}
+        )
+        worker = await asyncio.to_thread(own_workers.start)
+        key = uuid.uuid4().hex
+        publish_record(own_workers, key, tmp_path)
+        await asyncio.to_thread(
+            wait_for, lambda: len(deliveries(tmp_path, key)) == 1, "the task to start"
+        )
+        # Redis goes away while the task runs (a restart that keeps its data) and comes back.
+        await relay.stop()
+        await asyncio.sleep(HOLD_SECONDS)
+        await relay.start()
+
+        await asyncio.to_thread(
+            wait_for,
+            lambda: effects(settings, key) == 1,
+            f"the task after the broker came back:\n{worker.log()}",
+            REDELIVERY_DEADLINE,
+        )
+    # It finished (maybe redelivered once more, its acknowledgement lost): one effect.
+    assert 1 <= len(deliveries(tmp_path, key)) <= 2
     assert effects(settings, key) == 1
 
 
