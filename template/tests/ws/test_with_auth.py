@@ -22,6 +22,7 @@ from app.main import create_app
 from app.ws import use_websocket_settings
 from app.ws.hub import POLICY_VIOLATION
 from tests.conftest import credentials
+from tests.outages import free_port
 from tests.ws.conftest import ws_settings
 from tests.ws.test_security import closed_with, open_session, refused_code
 
@@ -29,6 +30,8 @@ if importlib.util.find_spec("app.auth") is None:
     pytest.skip("the auth feature is not part of this project", allow_module_level=True)
 
 TICKETS = "/api/ws/tickets"
+# RFC 6455: the server cannot take the connection now.
+TRY_AGAIN_LATER = 1013
 PASSWORD = "a long and uncommon passphrase 42"
 
 
@@ -129,3 +132,15 @@ def test_a_revoked_sign_in_session_disconnects_on_revalidation(settings: Setting
             assert client.post("/api/auth/refresh", json=refresh).status_code == 200
             assert client.post("/api/auth/refresh", json=refresh).status_code == 401
             assert closed_with(ws) == POLICY_VIOLATION
+
+
+def test_a_token_that_cannot_be_checked_is_told_to_try_again_later(settings: Settings) -> None:
+    """Revocations live in Redis; with Redis down the token can be neither trusted nor refused:
+    the handshake is refused with 1013 (try again later), as HTTP answers 503."""
+    headers = signed_in(settings)
+    redis_down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with started_with_defaults(redis_down) as client:
+        assert refused_code(client, **headers) == TRY_AGAIN_LATER
+        unavailable = client.get("/api/items", headers=headers)
+        assert unavailable.status_code == 503, unavailable.text
+        assert unavailable.headers["retry-after"] == "5"
