@@ -145,6 +145,15 @@ def _option(command: list[str], flag: str) -> str | None:
     return None
 
 
+def _dockerfile_command(project: Path) -> list[str]:
+    """The image's CMD (exec form, continuation lines joined)."""
+    dockerfile = (project / "Dockerfile").read_text().replace("\\\n", "")
+    found = re.search(r"^CMD (\[.*\])$", dockerfile, re.M)
+    assert found, "the Dockerfile must have an exec-form CMD"
+    command: list[str] = json.loads(found.group(1))
+    return command
+
+
 def _command(container: Manifest) -> list[str]:
     return [str(word) for word in [*container.get("command", []), *container.get("args", [])]]
 
@@ -299,6 +308,24 @@ def test_termination_grace_exceeds_prestop_plus_graceful_timeout(
     grace = _pod_spec(deployment)["terminationGracePeriodSeconds"]
     assert pre_stop >= 5, "the drain must outlast endpoint propagation"
     assert grace > pre_stop + int(graceful), (grace, pre_stop, graceful)
+
+
+def test_the_graceful_timeout_covers_the_slowest_statement(
+    manifests: dict[str, list[Manifest]], project: Path
+) -> None:
+    """Catalogue G02: a request still running when the graceful timeout ends is cut off, so
+    the timeout must cover the slowest request the app allows: one statement at the
+    statement timeout (`.env.example` holds the code's default; the project tests that)."""
+    env_example = (project / ".env.example").read_text()
+    found = re.search(r"^DATABASE_STATEMENT_TIMEOUT_MS=(\d+)$", env_example, re.M)
+    assert found, "DATABASE_STATEMENT_TIMEOUT_MS must be in .env.example"
+    slowest_statement = int(found.group(1)) / 1000
+    _, container = _api(manifests)
+    commands = {"deployment": _command(container), "Dockerfile": _dockerfile_command(project)}
+    for source, command in commands.items():
+        graceful = _option(command, "--timeout-graceful-shutdown")
+        assert graceful is not None, source
+        assert int(graceful) >= slowest_statement, (source, graceful, slowest_statement)
 
 
 def test_the_api_serves_like_the_image(manifests: dict[str, list[Manifest]]) -> None:
