@@ -1,14 +1,17 @@
 """Graceful shutdown: with a real uvicorn process SIGTERM lets in-flight requests finish and
-readiness drains; the lifespan closes the database pool on the way out (catalogue G01, G03, G05).
+readiness drains; the lifespan closes the database pool on the way out; a rolling restart
+under load fails no request (catalogue G01, G03, G04, G05).
 """
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx2
@@ -178,3 +181,113 @@ async def test_shutdown_closes_the_database_pool(
 
     assert while_serving >= 1  # the pool keeps its connection between requests
     assert await settled_connections(private_database_url) == 0
+
+
+class ReadinessBalancer:
+    """What a Kubernetes Service does for the test: each request goes to the next instance
+    whose /health/ready answered 200 at the last poll, over a new connection, with no retry."""
+
+    def __init__(self) -> None:
+        self.instances: list[str] = []
+        self.ready: set[str] = set()
+        self._turn = itertools.count()
+
+    async def poll_forever(self, interval: float = 0.1) -> None:
+        async with httpx2.AsyncClient(timeout=1) as client:
+
+            async def poll(base_url: str) -> None:
+                try:
+                    response = await client.get(f"{base_url}/health/ready")
+                    is_ready = response.status_code == 200
+                except httpx2.TransportError:
+                    is_ready = False
+                (self.ready.add if is_ready else self.ready.discard)(base_url)
+
+            while True:
+                await asyncio.gather(*(poll(base_url) for base_url in list(self.instances)))
+                await asyncio.sleep(interval)
+
+    def pick(self) -> str | None:
+        ready = [base_url for base_url in self.instances if base_url in self.ready]
+        return ready[next(self._turn) % len(ready)] if ready else None
+
+    async def wait_ready(self, base_url: str) -> None:
+        deadline = time.monotonic() + 30
+        while base_url not in self.ready:
+            assert time.monotonic() < deadline, f"{base_url} never became ready"
+            await asyncio.sleep(0.05)
+
+
+async def steady_load(
+    balancer: ReadinessBalancer, outcomes: Counter[str], served_by: Counter[str], rate: float
+) -> None:
+    """Requests at `rate` per second, each on its own connection, until cancelled."""
+
+    async def one(base_url: str) -> None:
+        try:
+            async with httpx2.AsyncClient(base_url=base_url, timeout=10) as client:
+                response = await client.get("/work")
+            outcomes[str(response.status_code)] += 1
+            served_by[base_url] += response.status_code == 200
+        except httpx2.TransportError as error:
+            outcomes[type(error).__name__] += 1
+
+    requests: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            base_url = balancer.pick()
+            if base_url is None:
+                outcomes["no ready instance"] += 1
+            else:
+                task = asyncio.create_task(one(base_url))
+                requests.add(task)
+                task.add_done_callback(requests.discard)
+            await asyncio.sleep(1 / rate)
+    finally:
+        await asyncio.gather(*requests)
+
+
+async def test_a_rolling_restart_under_load_fails_no_request(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two instances behind the balancer are replaced one at a time (start the new one, wait
+    until it is ready, SIGTERM the old one), as a Deployment with maxSurge 1 and
+    maxUnavailable 0 does, while requests keep arriving. The old instance drains: readiness
+    503 first, so the balancer stops sending to it before it stops accepting."""
+    # Several readiness polls long, so a busy machine does not outrun the balancer.
+    drain_seconds = 3
+    drain = {"SHUTDOWN_DRAIN_SECONDS": str(drain_seconds)}
+    balancer = ReadinessBalancer()
+    outcomes: Counter[str] = Counter()
+    served_by: Counter[str] = Counter()
+    async with AsyncExitStack() as stack:
+
+        async def start(name: str) -> tuple[str, asyncio.subprocess.Process]:
+            log = tmp_path / f"{name}.log"
+            base_url, process = await stack.enter_async_context(serving(database_url, log, **drain))
+            balancer.instances.append(base_url)
+            await balancer.wait_ready(base_url)
+            return base_url, process
+
+        poller = asyncio.create_task(balancer.poll_forever())
+        old = [await start("old-0"), await start("old-1")]
+        load = asyncio.create_task(steady_load(balancer, outcomes, served_by, rate=40))
+        await asyncio.sleep(1)
+        new = []
+        for index, (old_url, old_process) in enumerate(old):
+            new.append(await start(f"new-{index}"))
+            old_process.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.wait_for(
+                old_process.wait(), drain_seconds + GRACEFUL_TIMEOUT_SECONDS
+            )
+            assert exit_code in (0, -signal.SIGTERM)
+            balancer.instances.remove(old_url)
+        await asyncio.sleep(1)
+        load.cancel()
+        poller.cancel()
+        await asyncio.gather(load, poller, return_exceptions=True)
+
+    assert set(outcomes) == {"200"}, outcomes
+    assert outcomes["200"] >= 100, outcomes
+    # Both generations served: the restart really happened under load.
+    assert all(served_by[base_url] > 0 for base_url, _ in old + new), served_by
