@@ -1245,34 +1245,36 @@ def _verdict(ok: bool | None) -> str:
 
 # What each layer of the hot path does, and the fix or issue note when it costs too much.
 LAYER_NOTES = {
-    "pool pre-ping": "SQLAlchemy `pool_pre_ping=True` (app/core/db.py) costs one extra database "
-    "round trip per request; the minimal app has none. Issue note: drop pre-ping and rely on "
-    "`pool_recycle` plus the existing 503 handler for stale connections, or ping only "
-    "connections idle for longer than a few seconds (a `checkout` event).",
-    "enforce_rate_limit": "Two Redis round trips per limit checked (`hit`, then "
-    "`get_window_stats` for the headers; the EVALSHA count below) where the target is one "
-    "per request. Issue note: one Lua script that hits and returns the window stats (or compute "
-    "remaining/reset from the hit's reply).",
+    "pool pre-ping": "A pooled connection is pinged only after IDLE_PING_SECONDS idle "
+    "(checkout event, app/core/db.py), so a busy pool pays no ping per request.",
+    "enforce_rate_limit": "One Redis round trip per request: a Lua script (the EVALSHA count "
+    "below) counts every policy the request falls under and returns the figures for the "
+    "RateLimit headers (app/ratelimit/limiter.py).",
     "PrincipalMiddleware": "Verifies the bearer token (JWT signature and claims, CPU) and asks "
-    "whether it is revoked (one Redis MGET, app/auth/revocations.py). Issue note: the "
-    "revocation look-up and the limiter's hit in one round trip (a pipeline or one script) is "
-    "what the target of one Redis round trip per request needs.",
+    "whether it is revoked (one Redis MGET, app/auth/revocations.py). Issue note: the target "
+    "of one Redis round trip per request needs this look-up and the limiter's script in one "
+    "round trip; the middleware decides before routing and the limiter's policy is known "
+    "only after, so either pipeline the default-policy script with the MGET, or keep "
+    "revocations in process, synced over pub/sub (eventually consistent across workers: "
+    "needs a security sign-off).",
     "TenantMiddleware": "Resolves the tenant (cached look-up, TENANCY_CACHE_TTL_SECONDS).",
     "set_config": "Tenancy's row-level-security setting, `SELECT set_config('app.tenant_id', "
     "...)` at the start of each transaction (app/tenancy/isolation.py): one more database round "
     "trip per request. Issue note: send it with the request's first statement (asyncpg can run "
-    "both in one simple-query round trip) or only where row-level security is in force.",
-    "AccessLogMiddleware": "One structlog line per request through the stdlib logging bridge "
-    "(ProcessorFormatter, redaction walk, JSON render). Issue note: render with structlog's own "
-    "logger factory for the access log (skip the stdlib bridge), or orjson for JSONRenderer.",
+    "both in one simple-query round trip, which SQLAlchemy's asyncpg dialect does not expose) "
+    "or only where row-level security is in force.",
+    "AccessLogMiddleware": "One JSON line per request, rendered by structlog and written "
+    "straight to stdout (no stdlib logging bridge on this path).",
     "PrometheusInstrumentatorMiddleware": "prometheus-fastapi-instrumentator: route matching "
     "again, several histograms per request. Issue note: keep one latency histogram and one "
     "counter (drop the size metrics), which the instrumentator allows.",
-    "list_items": "Endpoint: the query, ORM rows to pydantic, and the weak ETag (the page is "
-    "serialized once for the ETag and again by FastAPI for the response). Loading Core rows "
-    "instead of ORM entities in repository.py was measured and is no faster for a 20-row page "
-    "(about 1 ms CPU either way), so the data path stays ORM. Issue note: render the page once "
-    "and return a Response with those bytes and the ETag (router.py).",
+    "list_items": "Endpoint: the query (with tenancy's and ownership's loader criteria), ORM "
+    "rows to pydantic, and the weak ETag; the page is serialized once, for both the body and "
+    "the ETag (app/core/conditional.py). Loading Core rows instead of ORM entities in "
+    "repository.py was measured and is no faster for a 20-row page (about 1 ms CPU either "
+    "way), so the data path stays ORM. Issue note: the rest of the gap to the minimal "
+    "endpoint is CPU in SQLAlchemy's ORM (criteria events, entity loading) and pydantic; "
+    "the next step is a profile of this endpoint alone.",
     "APIRouter": "FastAPI's own per-request work: routing, parameter validation, response "
     "validation and serialization.",
     "CorrelationIdMiddleware": "uuid4 per request and a header; cheap.",
