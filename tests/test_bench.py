@@ -291,7 +291,7 @@ def test_report_has_ratios_targets_na_and_layer_costs(tmp_path: Path) -> None:
         "(EVALSHA 2.00) | **not met** |" in text
     )
     assert "One Redis round trip per request: a Lua script" in text  # the limiter's note
-    assert "`pool_pre_ping=True`" in text
+    assert "after IDLE_PING_SECONDS idle" in text  # the pre-ping note
     assert "load average 3.00 at the start, 4.00 at the end" in text
     assert "| `rate_limiting+api_versioning` | 1.00x (1.10x) | - | - | - | 2 of 6 |" in text
     assert output.with_suffix(".json").is_file()
