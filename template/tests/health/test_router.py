@@ -30,9 +30,12 @@ async def test_ready_is_503_when_the_database_is_unreachable(client_for: ClientF
     assert body["checks"]["database"]["detail"]
 
 
-async def test_ready_is_503_when_redis_is_unreachable(client_for: ClientFactory) -> None:
+async def test_ready_is_503_when_redis_is_unreachable(settings: Settings) -> None:
     # Port 1 on loopback: nothing listens there, so the connection is refused at once.
-    async with client_for(redis_url="redis://127.0.0.1:1/0") as client:
+    # Anonymous, as probes are: with auth, a token would be refused first (it cannot be
+    # checked against revocations without Redis).
+    redis_down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async with running_client(redis_down, anonymous=True) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 503
     checks = response.json()["checks"]
