@@ -24,10 +24,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def delete_queue(redis_url: str, queue: str) -> None:
-    """Drop a queue's Redis lists (one per priority step) left over by a test run."""
+    """Drop a queue's Redis lists (one per priority step) and kombu's bindings of its
+    exchange (named like the queue), left over by a test run."""
+    lists = [queue, *(f"{queue}\x06\x16{priority}" for priority in (3, 6, 9))]
+    bindings = [f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
     client = Redis.from_url(redis_url)
     try:
-        client.delete(queue, *(f"{queue}\x06\x16{priority}" for priority in (3, 6, 9)))
+        client.delete(*lists, *bindings)
     finally:
         client.close()
 
