@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from app.core.config import Settings
 from app.main import create_app
 from app.ws import use_websocket_settings
-from app.ws.hub import POLICY_VIOLATION
+from app.ws.hub import POLICY_VIOLATION, TRY_AGAIN_LATER
 from tests.conftest import credentials
 from tests.outages import free_port
 from tests.ws.conftest import ws_settings
@@ -30,8 +30,6 @@ if importlib.util.find_spec("app.auth") is None:
     pytest.skip("the auth feature is not part of this project", allow_module_level=True)
 
 TICKETS = "/api/ws/tickets"
-# RFC 6455: the server cannot take the connection now.
-TRY_AGAIN_LATER = 1013
 PASSWORD = "a long and uncommon passphrase 42"
 
 
