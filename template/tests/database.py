@@ -3,17 +3,25 @@ with Alembic exactly as a deployment would be."""
 
 import asyncio
 import io
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL, make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def needs_database_server(reason: str) -> pytest.MarkDecorator:
+    """Skip in embedded mode (SQLite); `reason` names what only a server has. Services mode
+    (TEST_DATABASE_URL set) runs the test."""
+    return pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason=reason)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import re
 import time
 import uuid
@@ -20,7 +19,7 @@ from app.core import db
 from app.core.config import Settings
 from app.core.db import SessionDep
 from tests.conftest import ClientFactory, running_client
-from tests.database import migrate_to_heads
+from tests.database import migrate_to_heads, needs_database_server
 from tests.outages import Relay, recovers, relayed
 
 PROBLEM = "application/problem+json"
@@ -343,10 +342,7 @@ class TestDatabaseOutage:
             assert (await client.get("/api/items")).status_code == 200
             assert (await client.get("/health/ready")).status_code == 200
 
-    @pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="a database server to cut off (services mode); SQLite: the test above",
-    )
+    @needs_database_server("a database server to cut off (services mode); SQLite: the test above")
     async def test_postgresql_going_away_is_503_and_the_app_recovers(
         self, settings: Settings
     ) -> None:
@@ -367,10 +363,7 @@ class TestDatabaseOutage:
                 assert await recovers(lambda: client.get("/api/items"), 200) == 200
                 assert (await client.get("/health/ready")).status_code == 200
 
-    @pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="the pool of a database server (services mode); SQLite has none",
-    )
+    @needs_database_server("the pool of a database server (services mode); SQLite has none")
     async def test_a_pooled_connection_dropped_while_idle_is_replaced(
         self, settings: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -390,10 +383,7 @@ class TestDatabaseOutage:
             await engine.dispose()
         assert again != pid
 
-    @pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="statement timeouts are enforced by PostgreSQL (services mode)",
-    )
+    @needs_database_server("statement timeouts are enforced by PostgreSQL (services mode)")
     async def test_a_slow_query_is_cancelled_with_503(self, settings: Settings) -> None:
         def add_slow_route(app: FastAPI) -> None:
             async def slow(session: SessionDep) -> None:
@@ -408,9 +398,8 @@ class TestDatabaseOutage:
         assert response.status_code == 503
         assert time.monotonic() - started < 4
 
-    @pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="pool limits apply to a database server (services mode); SQLite has none",
+    @needs_database_server(
+        "pool limits apply to a database server (services mode); SQLite has none"
     )
     async def test_an_exhausted_pool_is_503_within_the_pool_timeout(
         self, settings: Settings
@@ -484,10 +473,7 @@ class TestUnstorableText:
             assert response.status_code == 422, response.text
         assert (await client.get("/api/items", params={"name": "\x00"})).status_code == 422
 
-    @pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL"),
-        reason="only PostgreSQL refuses NUL characters in text (services mode)",
-    )
+    @needs_database_server("only PostgreSQL refuses NUL characters in text (services mode)")
     async def test_text_postgresql_cannot_store_is_a_422_problem_not_a_500(
         self, settings: Settings
     ) -> None:

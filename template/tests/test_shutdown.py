@@ -25,6 +25,7 @@ from tests.conftest import running_client
 from tests.database import (
     PROJECT_ROOT,
     migrate_to_heads,
+    needs_database_server,
     postgres_database,
 )
 from tests.outages import free_port
@@ -166,10 +167,7 @@ async def settled_connections(database_url: str) -> int:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL"),
-    reason="counting open connections needs a database server (services mode)",
-)
+@needs_database_server("counting open connections needs a database server (services mode)")
 async def test_shutdown_closes_the_database_pool(
     settings: Settings, private_database_url: str
 ) -> None:

@@ -10,7 +10,6 @@ a foreign row (T04).
 """
 
 import asyncio
-import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -33,12 +32,12 @@ from app.items.models import Item
 from app.tenancy.isolation import BYPASS_TENANT_FILTER, tenant_scoped_classes
 from app.tenancy.models import NO_RLS_REASON
 from tests.conftest import credentials, running_client
+from tests.database import needs_database_server
 from tests.tenancy.conftest import Tenants, as_tenant
 from tests.tenancy.plugin import DefaultTenant
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL"),
-    reason="row-level security is PostgreSQL's (services mode: TEST_DATABASE_URL)",
+pytestmark = needs_database_server(
+    "row-level security is PostgreSQL's (services mode: TEST_DATABASE_URL)"
 )
 
 ITEMS = "/api/items"
