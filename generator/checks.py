@@ -291,6 +291,24 @@ def linter(name: str, *args: str) -> tuple[str, ...]:
     return (str(Path(sys.executable).parent / name), *args)
 
 
+# semgrep pins click below what check-jsonschema needs, so it cannot share the `lint` group: it
+# runs through uvx at the version the rendered Makefile and CI pin (tests/test_semgrep.py).
+SEMGREP = "semgrep==1.180.0"
+SEMGREP_SCAN = (
+    "uvx",
+    SEMGREP,
+    "scan",
+    "--config",
+    ".semgrep.yml",
+    "--error",
+    "--metrics",
+    "off",
+    "--disable-version-check",
+    "--quiet",
+    "app",
+    "migrations",
+)
+
 RUNNERS = Path(__file__).resolve().parent / "runners"
 
 # Files of every rendered project and the bundled check-jsonschema schema each must satisfy.
@@ -358,7 +376,8 @@ PYTEST = ("pytest", "-p", "no:cacheprovider")
 def default_plan(*, services: bool = False) -> list[Step | Parallel]:
     """The checks every rendered project must pass: three groups of independent steps.
 
-    1. `uv sync`, and the linters that read the rendered files only (bandit, hadolint, schemas);
+    1. `uv sync`, and the linters that read the rendered files only (bandit, semgrep, hadolint,
+       schemas);
     2. ruff, mypy and the Alembic cycles, which need the environment;
     3. the server probe (on the database the Alembic step left migrated) and the project's
        pytest, embedded and (services mode) against PostgreSQL and Redis, side by side: each
@@ -373,6 +392,7 @@ def default_plan(*, services: bool = False) -> list[Step | Parallel]:
                 CommandStep("uv sync", ("uv", "sync", "--all-groups")),
                 # What the generated CI's security job and `make security` run.
                 CommandStep("bandit", linter("bandit", "-q", "-r", "app", "-ll")),
+                CommandStep("semgrep", SEMGREP_SCAN),
                 CommandStep("hadolint", linter("hadolint", "Dockerfile")),
                 schemas_step(),
             )

@@ -460,6 +460,7 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
     assert [step.name for step in embedded_steps] == [
         "uv sync",
         "bandit",
+        "semgrep",
         "hadolint",
         "schemas",
         "ruff check",
@@ -475,7 +476,7 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
     ]
     groups = [g.names for g in checks.default_plan(services=True) if isinstance(g, checks.Parallel)]
     assert groups == [
-        ("uv sync", "bandit", "hadolint", "schemas"),
+        ("uv sync", "bandit", "semgrep", "hadolint", "schemas"),
         ("ruff check", "ruff format", "mypy", "alembic"),
         ("serve", "pytest", "pytest services"),
     ]
@@ -484,6 +485,7 @@ def test_default_steps_and_their_environments(tmp_path: Path) -> None:
     assert by_name["mypy"].argv == ("uv", "run", "--no-sync", "mypy", ".")
     assert by_name["pytest"].argv == ("uv", "run", "--no-sync", "pytest", "-p", "no:cacheprovider")
     assert by_name["bandit"].argv[1:] == ("-q", "-r", "app", "-ll")
+    assert by_name["semgrep"].argv[:2] == ("uvx", checks.SEMGREP)
     for name in ("hadolint", "bandit"):
         assert Path(by_name[name].argv[0]).is_file()
     embedded = CheckContext(project=tmp_path, scratch=tmp_path / "scratch")

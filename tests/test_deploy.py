@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator import checks
 from tests.conftest import TEMPLATE_DIR, Render
 
 Manifest = dict[str, Any]
@@ -520,13 +521,20 @@ def test_ci_and_make_run_the_same_pinned_scanners(project: Path) -> None:
     assert job["permissions"] == {"contents": "read"}
     makefile = (project / "Makefile").read_text()
     assert re.search(r"^security:.*## ", makefile, re.M), "`make help` must list security"
-    for variable in ("BANDIT", "PIP_AUDIT"):
+    for variable in ("BANDIT", "SEMGREP", "PIP_AUDIT"):
         pinned = re.search(rf"^{variable} \?= (\S+==\S+)$", makefile, re.M)
         assert pinned, f"Makefile must pin {variable}"
         assert job["env"][variable] == pinned.group(1), variable
     steps = " ".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
     assert "gitleaks" in job["env"]["GITLEAKS_IMAGE"]
-    for needle in ('"$BANDIT" -r app -ll', '"$PIP_AUDIT" --strict', '"$GITLEAKS_IMAGE"'):
+    assert job["env"]["SEMGREP"] == checks.SEMGREP, "the matrix runs the pinned semgrep too"
+    needles = (
+        '"$BANDIT" -r app -ll',
+        '"$SEMGREP" scan --config .semgrep.yml --error',
+        '"$PIP_AUDIT" --strict',
+        '"$GITLEAKS_IMAGE"',
+    )
+    for needle in needles:
         assert needle in steps, needle
 
 
