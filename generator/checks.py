@@ -56,6 +56,8 @@ DROPPED_ENV = (
     "TEST_REDIS_URL",
 )
 TAIL_LINES = 40
+# Assertion lines of failed tests kept ahead of the tail (captured logs push them out of it).
+ERROR_LINES = 30
 
 
 class Status(StrEnum):
@@ -130,6 +132,18 @@ class StepResult:
     def tail(self, lines: int = TAIL_LINES) -> str:
         """The last lines of the step's output."""
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+    def excerpt(self, lines: int = TAIL_LINES) -> str:
+        """What explains a failure: the tail, after pytest's `E   ` lines that precede it.
+
+        A failed test's captured log can be hundreds of lines, so its assertion message ends
+        up far above the tail; the short summary at the end names the test, not the reason.
+        """
+        output = self.output.rstrip().splitlines()
+        errors = [line for line in output[:-lines] if line.startswith("E   ")][:ERROR_LINES]
+        if not errors:
+            return self.tail(lines)
+        return "\n".join([*errors, "...", *output[-lines:]])
 
 
 class Step(Protocol):

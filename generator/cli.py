@@ -343,7 +343,7 @@ def check(
     failed = report.failed
     if failed is not None:
         out.print(Text(f"{failed.name} failed: $ {failed.command}", style="bold red"))
-        out.print(Text(failed.tail()), soft_wrap=True)
+        out.print(Text(failed.excerpt()), soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -478,7 +478,7 @@ def _print_failures(out: Console, results: dict[str, checks.ProjectReport]) -> l
         assert failed is not None
         command = f": $ {failed.command}" if failed.command else ""
         out.print(Text(f"{key}: {failed.name} failed{command}", style="bold red"))
-        out.print(Text(failed.tail()), soft_wrap=True)
+        out.print(Text(failed.excerpt()), soft_wrap=True)
     return failures
 
 

@@ -110,7 +110,7 @@ def markdown_report(
             f"Command: `{failed.command}` (exit {failed.returncode})" if failed.command else "",
             "",
             fence,
-            failed.tail(),
+            failed.excerpt(),
             fence,
         ]
     return "\n".join(lines) + "\n"
@@ -191,7 +191,7 @@ def junit_xml(reports: Mapping[str, ProjectReport], suite: str) -> str:
                     "failure",
                     message=_xml_text(f"{result.name} failed (exit {result.returncode})"),
                 )
-                failure.text = _xml_text(f"$ {result.command}\n{result.tail(200)}")
+                failure.text = _xml_text(f"$ {result.command}\n{result.excerpt(200)}")
             elif result.status is Status.SKIPPED:
                 ET.SubElement(case, "skipped", message="an earlier step failed")
     ET.indent(root)

@@ -16,7 +16,14 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from generator import checks, estimate, features, matrix, reports, transitions
-from generator.checks import CheckContext, CommandStep, ServicesConfig, Status, Step
+from generator.checks import (
+    CheckContext,
+    CommandStep,
+    ServicesConfig,
+    Status,
+    Step,
+    StepResult,
+)
 from generator.cli import app
 from generator.features import (
     FeatureError,
@@ -452,6 +459,25 @@ def test_tools_run_from_the_projects_own_environment(
     assert report.ok, report.failed and report.failed.output
     prefix = Path(report.results[1].output.strip().splitlines()[-1])
     assert prefix.resolve() == (project / ".venv").resolve()
+
+
+def test_a_failure_excerpt_keeps_the_assertion_that_a_long_log_pushed_out_of_the_tail() -> None:
+    output = "\n".join(
+        [
+            "def test_rolling_restart():",
+            ">       assert set(outcomes) == {'200'}, outcomes",
+            "E       AssertionError: Counter({'200': 301, 'ConnectError': 1})",
+            *(f"INFO httpx2 request {n}" for n in range(200)),
+            "FAILED tests/test_shutdown.py::test_rolling_restart",
+        ]
+    )
+    failed = StepResult("pytest", Status.FAILED, 1.0, "pytest", output, 1)
+    excerpt = failed.excerpt(5).splitlines()
+    assert excerpt[0] == "E       AssertionError: Counter({'200': 301, 'ConnectError': 1})"
+    assert excerpt[2:] == output.splitlines()[-5:]
+    assert "AssertionError" not in failed.tail(5)
+    quiet = StepResult("ruff", Status.FAILED, 1.0, "ruff", "a\nb\nc", 1)
+    assert quiet.excerpt(2) == quiet.tail(2) == "b\nc"
 
 
 def test_default_steps_and_their_environments(tmp_path: Path) -> None:

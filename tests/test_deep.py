@@ -45,7 +45,7 @@ def explain(report: ProjectReport) -> str:
     steps = ", ".join(f"{r.name}={r.status.value}" for r in report.results)
     return (
         f"{failed.name} failed ({report.mode} mode) in {report.project}: $ {failed.command} "
-        f"(exit {failed.returncode})\n{steps}\n--- output tail ---\n{failed.tail(60)}"
+        f"(exit {failed.returncode})\n{steps}\n--- output tail ---\n{failed.excerpt(60)}"
     )
 
 

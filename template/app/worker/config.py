@@ -32,6 +32,9 @@ class WorkerSettings(BaseSettings):
     # Redis redelivers an unacknowledged task (its worker died) after this many seconds, so
     # it must exceed the longest task and any countdown, or a running task runs twice.
     visibility_timeout: int = Field(default=3600, ge=60)
+    # A cold shutdown (SIGQUIT, a second Ctrl-C) gives running tasks this many seconds, then
+    # puts the unfinished ones back on the queue at once. 0: no wait.
+    soft_shutdown_timeout: float = Field(default=10.0, ge=0)
     # Retries of a task that failed on a transient error (database unavailable, say):
     # exponential backoff with jitter, capped at retry_backoff_max seconds.
     max_retries: int = Field(default=5, ge=0)

@@ -84,6 +84,9 @@ def _configure(celery: Celery[ContextTask], settings: Settings, worker: WorkerSe
         # the connection, so Redis may hand it out again after the visibility timeout: tasks
         # are idempotent.
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # SIGQUIT: short tasks still finish; long ones go back to the queue for another worker
+        # (tests/worker/test_delivery.py, C04).
+        worker_soft_shutdown_timeout=worker.soft_shutdown_timeout,
         task_soft_time_limit=worker.soft_time_limit,
         task_time_limit=worker.time_limit,
         task_track_started=True,

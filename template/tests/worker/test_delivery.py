@@ -1,9 +1,9 @@
 """No lost task, no duplicate effect: a real worker is killed, stopped and fed bad messages.
 
 Security catalogue C01 (kill -9 of the pool child), C02 (kill -9 of the whole worker; Redis
-only), C03 (SIGTERM: warm shutdown), C07 (Redis restarting mid-task; Redis only), C10 (JSON
-only). They run on the SQLite transport
-embedded and on Redis in services mode.
+only), C03 (SIGTERM: warm shutdown), C04 (SIGQUIT: cold shutdown), C07 (Redis restarting
+mid-task; Redis only), C10 (JSON only). They run on the SQLite transport embedded and on Redis
+in services mode.
 """
 
 import asyncio
@@ -140,6 +140,42 @@ def test_sigterm_warm_shutdown_completes(
     # Warm shutdown: the running task finished before the worker exited.
     assert effects(settings, key) == 1
     assert len(deliveries(tmp_path, key)) == 1
+
+
+def test_sigquit_lets_a_short_task_finish_within_the_soft_shutdown(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path
+) -> None:
+    own_workers.env["CELERY_SOFT_SHUTDOWN_TIMEOUT"] = "4"
+    worker = own_workers.start()
+    key = uuid.uuid4().hex
+    own_workers.queue.publish(RECORD, key, [key, str(tmp_path), 1.0], principal=None)
+    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+
+    assert worker.stop(signal.SIGQUIT) == 0, worker.log()
+    assert "Initiating Soft Shutdown" in worker.log()
+    assert effects(settings, key) == 1
+    assert len(deliveries(tmp_path, key)) == 1
+
+
+def test_sigquit_cold_shutdown_requeues(
+    own_workers: OwnWorkers, settings: Settings, tmp_path: Path
+) -> None:
+    # The task outlasts the soft shutdown, so the cold shutdown stops it and puts it back.
+    own_workers.env["CELERY_SOFT_SHUTDOWN_TIMEOUT"] = "1"
+    first = own_workers.start()
+    key = uuid.uuid4().hex
+    publish_record(own_workers, key, tmp_path)
+    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+
+    assert first.stop(signal.SIGQUIT) == 0, first.log()
+    assert "Restoring 1 unacknowledged message(s)" in first.log()
+    assert effects(settings, key) == 0
+
+    # Back on the queue at once: the next worker runs it long before the visibility timeout
+    # (an hour) would have handed it out again.
+    second = own_workers.start()
+    wait_for(lambda: effects(settings, key) == 1, f"the requeued task:\n{second.log()}")
+    assert len(deliveries(tmp_path, key)) == 2
 
 
 def test_serializer_json_only(own_workers: OwnWorkers, settings: Settings, tmp_path: Path) -> None:
