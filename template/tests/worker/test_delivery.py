@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.idempotency import IdempotencyRecord
 from app.worker.db import worker_session
 from tests.outages import relayed
-from tests.worker.conftest import OwnWorkers, wait_for
+from tests.worker.conftest import OwnWorkers, WorkerProcess, wait_for
 from tests.worker.probe_tasks import EFFECT_SCOPE, RECORD
 
 HOLD_SECONDS = 3.0
@@ -39,17 +39,27 @@ def deliveries(marker_dir: Path, key: str) -> list[Path]:
     return sorted(marker_dir.glob(f"{key}.*.started"), key=os.path.getmtime)
 
 
-def publish_record(own_workers: OwnWorkers, key: str, marker_dir: Path) -> None:
-    own_workers.queue.publish(RECORD, key, [key, str(marker_dir), HOLD_SECONDS], principal=None)
+def publish_record(
+    own_workers: OwnWorkers, key: str, marker_dir: Path, hold_seconds: float = HOLD_SECONDS
+) -> None:
+    own_workers.queue.publish(RECORD, key, [key, str(marker_dir), hold_seconds], principal=None)
+
+
+def start_with_a_running_task(
+    own_workers: OwnWorkers, marker_dir: Path, hold_seconds: float = HOLD_SECONDS
+) -> tuple[WorkerProcess, str]:
+    """A new worker, once it has started running a new `record` task; the task's key."""
+    worker = own_workers.start()
+    key = uuid.uuid4().hex
+    publish_record(own_workers, key, marker_dir, hold_seconds)
+    wait_for(lambda: len(deliveries(marker_dir, key)) == 1, "the task to start")
+    return worker, key
 
 
 def test_kill_child_mid_task_not_lost(
     own_workers: OwnWorkers, settings: Settings, tmp_path: Path
 ) -> None:
-    worker = own_workers.start()
-    key = uuid.uuid4().hex
-    publish_record(own_workers, key, tmp_path)
-    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    worker, key = start_with_a_running_task(own_workers, tmp_path)
     child = int(deliveries(tmp_path, key)[0].read_text())
     os.kill(child, signal.SIGKILL)
 
@@ -77,10 +87,7 @@ def test_kill_worker_mid_task_redelivered(
         # it is for development on one machine, and this guarantee needs Redis.
         pytest.skip("redelivery after a worker crash needs Redis: set TEST_REDIS_URL")
     own_workers.env.update(SHORT_VISIBILITY)
-    first = own_workers.start()
-    key = uuid.uuid4().hex
-    publish_record(own_workers, key, tmp_path)
-    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    first, key = start_with_a_running_task(own_workers, tmp_path)
     child = int(deliveries(tmp_path, key)[0].read_text())
     # The whole worker dies at once (OOM killer, node loss): nobody acknowledges or rejects.
     first.stop(signal.SIGKILL)
@@ -131,10 +138,7 @@ async def test_broker_restart_mid_task_completes_once(
 def test_sigterm_warm_shutdown_completes(
     own_workers: OwnWorkers, settings: Settings, tmp_path: Path
 ) -> None:
-    worker = own_workers.start()
-    key = uuid.uuid4().hex
-    publish_record(own_workers, key, tmp_path)
-    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    worker, key = start_with_a_running_task(own_workers, tmp_path)
 
     assert worker.stop(signal.SIGTERM) == 0, worker.log()
     # Warm shutdown: the running task finished before the worker exited.
@@ -146,10 +150,7 @@ def test_sigquit_lets_a_short_task_finish_within_the_soft_shutdown(
     own_workers: OwnWorkers, settings: Settings, tmp_path: Path
 ) -> None:
     own_workers.env["CELERY_SOFT_SHUTDOWN_TIMEOUT"] = "4"
-    worker = own_workers.start()
-    key = uuid.uuid4().hex
-    own_workers.queue.publish(RECORD, key, [key, str(tmp_path), 1.0], principal=None)
-    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    worker, key = start_with_a_running_task(own_workers, tmp_path, hold_seconds=1.0)
 
     assert worker.stop(signal.SIGQUIT) == 0, worker.log()
     assert "Initiating Soft Shutdown" in worker.log()
@@ -162,10 +163,7 @@ def test_sigquit_cold_shutdown_requeues(
 ) -> None:
     # The task outlasts the soft shutdown, so the cold shutdown stops it and puts it back.
     own_workers.env["CELERY_SOFT_SHUTDOWN_TIMEOUT"] = "1"
-    first = own_workers.start()
-    key = uuid.uuid4().hex
-    publish_record(own_workers, key, tmp_path)
-    wait_for(lambda: len(deliveries(tmp_path, key)) == 1, "the task to start")
+    first, key = start_with_a_running_task(own_workers, tmp_path)
 
     assert first.stop(signal.SIGQUIT) == 0, first.log()
     assert "Restoring 1 unacknowledged message(s)" in first.log()
