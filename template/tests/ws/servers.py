@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.database import PROJECT_ROOT
-from tests.outages import free_port
 from tests.test_shutdown import wait_until_serving
 
 # What the Dockerfile would pass to uvicorn for this service.
@@ -42,8 +41,7 @@ class Server:
 async def uvicorn_server(
     database_url: str, redis_url: str | None, log: Path, **env: str
 ) -> AsyncIterator[Server]:
-    """The app in its own uvicorn process on a free port, with these extra WS_* variables."""
-    port = free_port()
+    """The app in its own uvicorn process on a port it picks, with these extra WS_* variables."""
     variables = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -64,7 +62,7 @@ async def uvicorn_server(
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            "0",
             "--ws-max-size",
             str(WS_MAX_SIZE),
             "--log-level",
@@ -74,10 +72,9 @@ async def uvicorn_server(
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
         )
-    server = Server(port, process, log)
     try:
-        await wait_until_serving(server.http_url, process)
-        yield server
+        base_url = await wait_until_serving(log, process)
+        yield Server(int(base_url.rsplit(":", 1)[1]), process, log)
     finally:
         if process.returncode is None:
             process.kill()
