@@ -86,36 +86,55 @@ class Relay:
         self.port = free_port()
         self.url = target.set(host="127.0.0.1", port=self.port).render_as_string(False)
         self._server: asyncio.Server | None = None
+        self._stopping = False
+        self._accepting: set[asyncio.Task[object]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
 
     async def stop(self) -> None:
         """Refuse new connections and drop the open ones, as a stopped Redis would."""
+        self._stopping = True
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
+        # A connection accepted just before still dials upstream; it closes itself on seeing
+        # _stopping. Left running, it would outlive the relay as an unclosed transport.
+        await asyncio.gather(*self._accepting, return_exceptions=True)
+        writers = list(self._writers)
+        for writer in writers:
             writer.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(writer.wait_closed() for writer in writers), return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepting = asyncio.current_task()
+        assert accepting is not None
+        self._accepting.add(accepting)
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, upstream_writer}
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                writer.close()
+                return
+            if self._stopping:
+                writer.close()
+                upstream_writer.close()
+                return
+            self._writers |= {writer, upstream_writer}
+            for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+                task = asyncio.create_task(self._pipe(source, sink))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            self._accepting.discard(accepting)
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
